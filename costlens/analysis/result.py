@@ -1,0 +1,210 @@
+"""The frozen result of one analysis, and its versioned JSON form (schema: report/schema.json).
+
+Every reporter, the Python API and (later) the rules read this one object; nothing recomputes
+figures from the graph.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..graph import GraphInput, OpGraph, SourceLocation
+
+SCHEMA_VERSION = 1
+
+CONVENTIONS = {
+    "flops": "multiply-adds: one fused multiply-add = 1, any other arithmetic op = 1 per element",
+    "mac": "memory access cost: elements read + written per op, cache assumed to hold all data",
+    "mac_bytes": "mac in bytes, each tensor at its dtype's size",
+    "intensity": "arithmetic intensity: flops per mac byte",
+    "parallelism": "independent work items: output elements of an op; per layer, the mean per "
+                   "kernel launched",
+}
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One op of the graph with its cost; `category` and the figures are None when no formula
+    covers the op (it is then listed under unsupported_ops)."""
+
+    index: int
+    op: str
+    module: str
+    category: str | None
+    flops: int | None
+    mac: int | None
+    mac_bytes: int | None
+    parallelism: int | None
+    inputs: tuple[tuple[int, ...], ...]
+    outputs: tuple[tuple[int, ...], ...]
+    source: SourceLocation | None
+
+    @property
+    def supported(self) -> bool:
+        return self.category is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "op": self.op, "module": self.module, "category": self.category,
+            "flops": self.flops, "mac": self.mac, "mac_bytes": self.mac_bytes,
+            "intensity": _intensity(self.flops, self.mac_bytes), "parallelism": self.parallelism,
+            "inputs": [list(shape) for shape in self.inputs],
+            "outputs": [list(shape) for shape in self.outputs],
+            "source": None if self.source is None else str(self.source),
+        }
+
+
+@dataclass(frozen=True)
+class BlockFigures:
+    """A module seen as a building block, per call (the largest over its calls).
+
+    fragments: conv and pooling ops in the block, the paper's G3 count.
+    branches: most kernels at one depth of the block's op DAG, i.e. that could run at once.
+    kernels: ops that launch a kernel (everything but views and allocations).
+    elementwise_mac_share / movement_mac_share: the share of the block's MAC spent in
+    element-wise and normalization ops / in data movement, over all calls.
+    """
+
+    fragments: int
+    branches: int
+    kernels: int
+    elementwise_mac_share: float
+    movement_mac_share: float
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """A module with the figures of every op that ran inside it, its descendants' included."""
+
+    name: str
+    type: str
+    depth: int
+    calls: int
+    params: int
+    flops: int
+    mac: int
+    mac_bytes: int
+    parallelism: int
+    block: BlockFigures
+    source: SourceLocation | None
+
+    @property
+    def intensity(self) -> float:
+        return _intensity(self.flops, self.mac_bytes) or 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": self.type, "depth": self.depth, "calls": self.calls,
+            "params": self.params, "flops": self.flops, "mac": self.mac,
+            "mac_bytes": self.mac_bytes, "intensity": self.intensity,
+            "parallelism": self.parallelism, "fragments": self.block.fragments,
+            "branches": self.block.branches, "kernels": self.block.kernels,
+            "elementwise_mac_share": _rounded(self.block.elementwise_mac_share),
+            "movement_mac_share": _rounded(self.block.movement_mac_share),
+            "source": None if self.source is None else str(self.source),
+        }
+
+
+@dataclass(frozen=True)
+class CategoryTotals:
+    category: str
+    ops: int
+    flops: int
+    mac: int
+    mac_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ops": self.ops, "flops": self.flops, "mac": self.mac, "mac_bytes": self.mac_bytes}
+
+
+@dataclass(frozen=True)
+class Totals:
+    flops: int
+    mac: int
+    mac_bytes: int
+    params: int
+    kernels: int
+    parallelism: int
+    by_category: tuple[CategoryTotals, ...]
+
+    @property
+    def intensity(self) -> float:
+        return _intensity(self.flops, self.mac_bytes) or 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flops": self.flops, "mac": self.mac, "mac_bytes": self.mac_bytes,
+            "params": self.params, "kernels": self.kernels, "intensity": self.intensity,
+            "parallelism": self.parallelism,
+            "by_category": {c.category: c.to_dict() for c in self.by_category},
+        }
+
+
+@dataclass(frozen=True)
+class UnsupportedOp:
+    """An op with no cost formula: how often it ran and where. Its cost is missing from every
+    total, which is why it is listed rather than counted as zero."""
+
+    op: str
+    calls: int
+    modules: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "calls": self.calls, "modules": list(self.modules)}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What one forward pass of a model costs, per op, per layer and in total."""
+
+    graph: OpGraph
+    totals: Totals
+    layers: tuple[LayerRecord, ...]
+    ops: tuple[OpRecord, ...]
+    unsupported_ops: tuple[UnsupportedOp, ...]
+    uncalled_modules: tuple[str, ...]
+
+    @property
+    def model_type(self) -> str:
+        return self.graph.model_type
+
+    @property
+    def inputs(self) -> tuple[GraphInput, ...]:
+        return self.graph.inputs
+
+    def layer(self, name: str) -> LayerRecord:
+        for record in self.layers:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "conventions": CONVENTIONS,
+            "model": {"type": self.model_type,
+                      "inputs": [{"name": i.name, "shape": list(i.tensor.shape),
+                                  "dtype": i.tensor.dtype} for i in self.inputs]},
+            "trace": {"device": self.graph.device, "training": self.graph.training,
+                      "notes": list(self.graph.notes)},
+            "totals": self.totals.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "ops": [op.to_dict() for op in self.ops],
+            "unsupported_ops": [op.to_dict() for op in self.unsupported_ops],
+            "uncalled_modules": list(self.uncalled_modules),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent) + "\n"
+
+
+def _intensity(flops: int | None, mac_bytes: int | None) -> float | None:
+    if flops is None or mac_bytes is None:
+        return None
+    return _rounded(flops / mac_bytes) if mac_bytes else 0.0
+
+
+def _rounded(value: float) -> float:
+    """Six significant digits: stable across platforms, plenty for a ratio."""
+    return float(f"{value:.6g}")

@@ -1,0 +1,9 @@
+"""Shape-only cost formulas for aten ops, one registry (see registry.py for the lookup order).
+
+Importing the package registers every formula module.
+"""
+from . import attention, conv, matmul, movement, normalization, pointwise, pooling, reduction
+from .registry import VIEW_COST, Category, OpCost, cost_of, is_known, lookup
+
+__all__ = ["Category", "OpCost", "VIEW_COST", "cost_of", "is_known", "lookup", "attention", "conv",
+           "matmul", "movement", "normalization", "pointwise", "pooling", "reduction"]

@@ -1,0 +1,21 @@
+"""Element-wise ops: activations, arithmetic, comparisons, selects, random fills, dropout.
+
+One op per output element, whatever the function (ReLU and GELU alike): the paper's point about
+these ops is their memory traffic, which MAC counts exactly, not their arithmetic. Ops torch tags
+`pointwise` are covered without being listed; the list names those it does not tag.
+"""
+from __future__ import annotations
+
+from ..graph import OpNode
+from .registry import Category, OpCost, formula, measured, tag_formula
+
+
+@tag_formula("pointwise")
+@formula("aten.hardswish", "aten._prelu_kernel", "aten.prelu", "aten.native_dropout",
+         "aten.tril", "aten.triu", "aten.masked_fill", "aten.where", "aten.glu",
+         "aten.log_sigmoid_forward", "aten.rrelu_with_noise", "aten.uniform", "aten.normal",
+         "aten.bernoulli", "aten.exponential", "aten.geometric", "aten.log_normal",
+         "aten.cauchy", "aten.random", "aten.rand", "aten.randn", "aten.rand_like",
+         "aten.randn_like", "aten.randint", "aten.randint_like", "aten.randperm")
+def elementwise(node: OpNode) -> OpCost:
+    return measured(node, node.outputs[0].numel, Category.ELEMENTWISE)

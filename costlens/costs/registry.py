@@ -1,0 +1,140 @@
+"""One registry of shape-only cost formulas, keyed by aten op.
+
+A formula sees an OpNode (shapes, dtypes, non-tensor arguments), never a tensor, so every count
+can be checked by hand and nothing here depends on torch. Lookup goes from the most specific key
+to the most general: the overload (`aten.add.Tensor`), the op (`aten.add`), the out-of-place op
+for an in-place one (`aten.relu_` -> `aten.relu`), then torch's own op tags (`pointwise`,
+`reduction`). An op that matches nothing has no cost: it is reported as unsupported, never
+counted as zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, Iterable
+
+from ..graph import OpNode, TensorMeta
+
+
+class Category(str, Enum):
+    """What an op spends its time on; the paper's Figure 2 groups time the same way."""
+
+    CONV = "conv"
+    MATMUL = "matmul"
+    ATTENTION = "attention"
+    ELEMENTWISE = "elementwise"
+    NORMALIZATION = "normalization"
+    POOLING = "pooling"
+    REDUCTION = "reduction"
+    MOVEMENT = "movement"
+    VIEW = "view"  # no data moved and no kernel run: views, reshapes without a copy, allocations
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Cost of one op.
+
+    flops: multiply-adds, one per fused multiply-add, one per other arithmetic op per element.
+    mac: memory access cost, elements read plus written (cache assumed to hold everything).
+    mac_bytes: the same in bytes, each tensor at its own dtype's size.
+    parallelism: independent work items the op exposes: its output elements.
+    """
+
+    flops: int
+    mac: int
+    mac_bytes: int
+    parallelism: int
+    category: Category
+
+    @property
+    def kernel(self) -> bool:
+        return self.category is not Category.VIEW
+
+
+Formula = Callable[[OpNode], OpCost]
+
+_FORMULAS: dict[str, Formula] = {}
+_BY_TAG: dict[str, Formula] = {}
+
+VIEW_COST = OpCost(0, 0, 0, 0, Category.VIEW)
+
+
+def formula(*ops: str) -> Callable[[Formula], Formula]:
+    """Register a formula for ops given as `namespace.op` or `namespace.op.overload`."""
+    def register(function: Formula) -> Formula:
+        for op in ops:
+            if op in _FORMULAS:
+                raise ValueError(f"two formulas for {op}")
+            _FORMULAS[op] = function
+        return function
+    return register
+
+
+def tag_formula(tag: str) -> Callable[[Formula], Formula]:
+    """Register the formula for ops torch tags with `tag` that no specific formula covers."""
+    def register(function: Formula) -> Formula:
+        _BY_TAG[tag] = function
+        return function
+    return register
+
+
+def lookup(op: str, tags: Iterable[str] = (), view: bool = False) -> Formula | None:
+    if view or "inplace_view" in tags:
+        return _view_formula
+    packet = op.rsplit(".", 1)[0]
+    for key in (op, packet, packet[:-1] if packet.endswith("_") else None):
+        if key is not None and key in _FORMULAS:
+            return _FORMULAS[key]
+    for tag in tags:
+        if tag in _BY_TAG:
+            return _BY_TAG[tag]
+    return None
+
+
+def is_known(op: str, tags: tuple[str, ...]) -> bool:
+    return lookup(op, tags) is not None
+
+
+def cost_of(node: OpNode) -> OpCost | None:
+    """The node's cost, or None when no formula covers its op."""
+    function = lookup(node.op, node.tags, node.view)
+    return None if function is None else function(node)
+
+
+def _view_formula(_node: OpNode) -> OpCost:
+    return VIEW_COST
+
+
+def measured(node: OpNode, flops: int, category: Category, *,
+             reads: Iterable[TensorMeta] | None = None,
+             writes: Iterable[TensorMeta] | None = None) -> OpCost:
+    """An OpCost whose MAC counts every input read and every output written once.
+
+    A broadcast input counts its distinct elements only; formulas that read part of an input
+    (a gather) or write part of one (a copy into a slice) pass their own `reads` / `writes`.
+    """
+    reads = [item.tensor for item in node.inputs] if reads is None else list(reads)
+    writes = list(node.outputs) if writes is None else list(writes)
+    mac = mac_bytes = 0
+    for tensor in (*reads, *writes):
+        elements = tensor.footprint
+        mac += elements
+        mac_bytes += elements * tensor.itemsize
+    parallelism = sum(tensor.numel for tensor in node.outputs)
+    return OpCost(int(flops), mac, mac_bytes, parallelism, category)
+
+
+def first_input(node: OpNode) -> TensorMeta:
+    """The op's main operand (`self` or `input` in aten schemas, else the first tensor)."""
+    for name in ("self", "input"):
+        tensor = node.arg(name)
+        if tensor is not None:
+            return tensor
+    return node.inputs[0].tensor
+
+
+def product(values: Iterable[int]) -> int:
+    result = 1
+    for value in values:
+        result *= value
+    return result

@@ -1,0 +1,300 @@
+"""The op graph: the plain-data boundary between tracing and everything after it.
+
+Only `trace` touches torch; costs, analysis, rules and reporters read these frozen records, so they
+are fast to test without a model and the graph round-trips through JSON unchanged.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+
+GRAPH_FORMAT = 1
+
+AttrValue = Any  # None, bool, int, float, str or a tuple of those
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """Shape, layout and element type of one tensor; never its values."""
+
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: str
+    itemsize: int
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+    @property
+    def footprint(self) -> int:
+        """Distinct elements in memory: a broadcast (stride-0) dimension is read once, not per index."""
+        count = 1
+        for size, step in zip(self.shape, self.stride):
+            if size == 0:
+                return 0
+            if step != 0:
+                count *= size
+        return count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "stride": list(self.stride), "dtype": self.dtype,
+                "itemsize": self.itemsize}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorMeta:
+        return cls(tuple(data["shape"]), tuple(data["stride"]), data["dtype"], data["itemsize"])
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A line of the user's code: where a module was called or an op was issued."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SourceLocation | None:
+        return None if data is None else cls(data["file"], data["line"])
+
+
+@dataclass(frozen=True)
+class OpInput:
+    """One tensor argument of an op and where its data came from.
+
+    `producer` is the index of the op that last wrote the tensor; `origin` names a tensor that no
+    op produced: `param:<name>`, `buffer:<name>` or `input:<path>`. Both are None for constants
+    built outside the traced call.
+    """
+
+    arg: str
+    tensor: TensorMeta
+    producer: int | None = None
+    origin: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arg": self.arg, "tensor": self.tensor.to_dict(), "producer": self.producer,
+                "origin": self.origin}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OpInput:
+        return cls(data["arg"], TensorMeta.from_dict(data["tensor"]), data["producer"], data["origin"])
+
+
+@dataclass(frozen=True)
+class OpNode:
+    """One aten operator call, in execution order (so `index` order is a topological order)."""
+
+    index: int
+    op: str
+    inputs: tuple[OpInput, ...]
+    outputs: tuple[TensorMeta, ...]
+    attrs: tuple[tuple[str, AttrValue], ...]
+    tags: tuple[str, ...]
+    call: int
+    view: bool = False
+    source: SourceLocation | None = None
+
+    @property
+    def packet(self) -> str:
+        """The op without its overload: `aten.add.Tensor` -> `aten.add`."""
+        return self.op.rsplit(".", 1)[0]
+
+    def attr(self, name: str, default: AttrValue = None) -> AttrValue:
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
+
+    def arg(self, name: str) -> TensorMeta | None:
+        for item in self.inputs:
+            if item.arg == name:
+                return item.tensor
+        return None
+
+    def args(self, name: str) -> list[TensorMeta]:
+        """The tensors of a list argument such as `cat(tensors)`, in order."""
+        prefix = name + "["
+        return [item.tensor for item in self.inputs if item.arg.startswith(prefix)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "op": self.op, "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": [o.to_dict() for o in self.outputs],
+            "attrs": [[key, _attr_to_json(value)] for key, value in self.attrs],
+            "tags": list(self.tags), "call": self.call, "view": self.view,
+            "source": None if self.source is None else self.source.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OpNode:
+        return cls(
+            index=data["index"], op=data["op"],
+            inputs=tuple(OpInput.from_dict(i) for i in data["inputs"]),
+            outputs=tuple(TensorMeta.from_dict(o) for o in data["outputs"]),
+            attrs=tuple((key, _attr_from_json(value)) for key, value in data["attrs"]),
+            tags=tuple(data["tags"]), call=data["call"], view=data["view"],
+            source=SourceLocation.from_dict(data["source"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """A module of the model's hierarchy. `params` counts only parameters it owns directly and
+    that no earlier module owns, so summing over modules counts a shared weight once."""
+
+    path: str
+    type: str
+    params: int
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.path == "" else self.path.count(".") + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "type": self.type, "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleInfo:
+        return cls(data["path"], data["type"], data["params"])
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """One call of a module's forward; a module called twice has two calls."""
+
+    index: int
+    module: str
+    parent: int | None
+    source: SourceLocation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "module": self.module, "parent": self.parent,
+                "source": None if self.source is None else self.source.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleCall:
+        return cls(data["index"], data["module"], data["parent"], SourceLocation.from_dict(data["source"]))
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """A tensor the model was called with; `name` is its path in (args, kwargs)."""
+
+    name: str
+    tensor: TensorMeta
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.tensor.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphInput:
+        return cls(data["name"], TensorMeta.from_dict(data))
+
+
+@dataclass(frozen=True)
+class OpGraph:
+    """Everything one forward pass did, as data.
+
+    `device` is where the trace ran: `meta` (shapes only) or a real device when the model needed
+    real values; `notes` says why in that case.
+    """
+
+    model_type: str
+    inputs: tuple[GraphInput, ...]
+    modules: tuple[ModuleInfo, ...]
+    calls: tuple[ModuleCall, ...]
+    nodes: tuple[OpNode, ...]
+    device: str = "meta"
+    training: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[OpNode]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def module_of(self, node: OpNode) -> str:
+        return self.calls[node.call].module
+
+    def call_chain(self, call: int | None) -> Iterator[ModuleCall]:
+        """The call and its enclosing calls, innermost first."""
+        while call is not None:
+            record = self.calls[call]
+            yield record
+            call = record.parent
+
+    @property
+    def params(self) -> int:
+        return sum(module.params for module in self.modules)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """Ops as nodes (keyed by index, with the OpNode under `node`), data edges between them."""
+        graph = nx.DiGraph()
+        for node in self.nodes:
+            graph.add_node(node.index, node=node, op=node.op, module=self.module_of(node))
+            for item in node.inputs:
+                if item.producer is not None:
+                    graph.add_edge(item.producer, node.index, arg=item.arg)
+        return graph
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": GRAPH_FORMAT, "model_type": self.model_type,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "modules": [m.to_dict() for m in self.modules],
+            "calls": [c.to_dict() for c in self.calls],
+            "nodes": [n.to_dict() for n in self.nodes],
+            "device": self.device, "training": self.training, "notes": list(self.notes),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OpGraph:
+        if data.get("format") != GRAPH_FORMAT:
+            raise ValueError(f"unsupported op graph format {data.get('format')!r}; expected {GRAPH_FORMAT}")
+        return cls(
+            model_type=data["model_type"],
+            inputs=tuple(GraphInput.from_dict(i) for i in data["inputs"]),
+            modules=tuple(ModuleInfo.from_dict(m) for m in data["modules"]),
+            calls=tuple(ModuleCall.from_dict(c) for c in data["calls"]),
+            nodes=tuple(OpNode.from_dict(n) for n in data["nodes"]),
+            device=data["device"], training=data["training"], notes=tuple(data["notes"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> OpGraph:
+        return cls.from_dict(json.loads(text))
+
+
+def _attr_to_json(value: AttrValue) -> Any:
+    if isinstance(value, tuple):
+        return {"tuple": [_attr_to_json(v) for v in value]}
+    if isinstance(value, float) and value != value:
+        return {"float": "nan"}
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return {"float": "inf" if value > 0 else "-inf"}
+    return value
+
+
+def _attr_from_json(value: Any) -> AttrValue:
+    if isinstance(value, dict) and "tuple" in value:
+        return tuple(_attr_from_json(v) for v in value["tuple"])
+    if isinstance(value, dict) and "float" in value:
+        return float(value["float"])
+    return value

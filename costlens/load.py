@@ -1,0 +1,191 @@
+"""TARGET -> (model, example inputs).
+
+A TARGET names code that builds a model: `path/to/file.py:factory` or `package.module:factory`,
+optionally with literal keyword arguments, `file.py:factory(width=0.5)`. A file is imported as
+`python file.py` would see it, its directory first on sys.path, so it can import modules beside
+it. The factory returns a module, `(module, inputs)` or `(module, args, kwargs)`.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from torch import nn
+
+from .errors import CostlensError, first_line
+from .inputs import Inputs, split_inputs
+
+_TARGET = re.compile(r"^(?P<location>.+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\((?P<arguments>.*)\))?$",
+                     re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed TARGET string."""
+
+    text: str
+    location: str
+    factory: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_file(self) -> bool:
+        return self.location.endswith(".py") or os.sep in self.location or "/" in self.location
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model from a TARGET; `inputs` is None when the factory gave none."""
+
+    target: Target
+    model: nn.Module
+    inputs: Inputs | None
+
+
+def parse_target(text: str) -> Target:
+    match = _TARGET.match(text.strip())
+    if not match:
+        raise CostlensError(f"bad target {text!r}: expected path/to/file.py:factory or "
+                            "package.module:factory")
+    args, kwargs = _literal_arguments(text, match.group("arguments"))
+    return Target(text, match.group("location"), match.group("factory"), args, kwargs)
+
+
+def load(text: str) -> LoadedModel:
+    target = parse_target(text)
+    module = _import_file(target) if target.is_file else _import_module(target)
+    factory = _resolve(module, target)
+    try:
+        built = factory(*target.args, **target.kwargs)
+    except Exception as error:
+        raise CostlensError(f"{target.text}: the factory raised "
+                            f"{type(error).__name__}: {first_line(error)}") from error
+    model, inputs = _model_and_inputs(target, built)
+    return LoadedModel(target, model, inputs)
+
+
+def required_inputs(model: nn.Module) -> list[str]:
+    """Names of the forward's parameters that have no default."""
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in signature.parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _literal_arguments(text: str, source: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if source is None or not source.strip():
+        return (), {}
+    try:
+        call = ast.parse(f"f({source})", mode="eval").body
+        assert isinstance(call, ast.Call)
+        args = tuple(ast.literal_eval(arg) for arg in call.args)
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+    except (SyntaxError, ValueError, AssertionError):
+        raise CostlensError(f"bad target {text!r}: factory arguments must be Python literals, "
+                            "e.g. file.py:factory(width=0.5, name='a')") from None
+    return args, kwargs
+
+
+def _import_file(target: Target) -> ModuleType:
+    path = Path(target.location).resolve()
+    if not path.is_file():
+        raise CostlensError(f"target file not found: {target.location}")
+    directory = str(path.parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    name = _module_name(path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CostlensError(f"cannot import {target.location} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        del sys.modules[name]
+        raise CostlensError(f"{target.location}:{error.lineno}: syntax error: {error.msg}") from error
+    except Exception as error:
+        del sys.modules[name]
+        raise CostlensError(f"importing {target.location} failed: "
+                            f"{type(error).__name__}: {first_line(error)}") from error
+    return module
+
+
+def _module_name(path: Path) -> str:
+    """The file's stem, as `import stem` from its directory would name it, unless that name is
+    taken by another module; then a name unique to the path."""
+    stem = path.stem
+    existing = sys.modules.get(stem)
+    if existing is None or Path(getattr(existing, "__file__", "") or "").resolve() == path:
+        return stem
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    return f"costlens_target_{stem}_{digest}"
+
+
+def _import_module(target: Target) -> ModuleType:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(target.location)
+    except ModuleNotFoundError as error:
+        if error.name and target.location.startswith(error.name):
+            raise CostlensError(f"module not found: {target.location} (not a file, not "
+                                "importable from here)") from error
+        raise CostlensError(f"importing {target.location} failed: "
+                            f"{type(error).__name__}: {first_line(error)}") from error
+    except SyntaxError as error:
+        raise CostlensError(f"{error.filename}:{error.lineno}: syntax error: {error.msg}") from error
+    except Exception as error:
+        raise CostlensError(f"importing {target.location} failed: "
+                            f"{type(error).__name__}: {first_line(error)}") from error
+
+
+def _resolve(module: ModuleType, target: Target) -> Any:
+    value: Any = module
+    for part in target.factory.split("."):
+        if not hasattr(value, part):
+            choices = sorted(name for name, item in vars(module).items()
+                             if callable(item) and not name.startswith("_")
+                             and getattr(item, "__module__", None) == module.__name__)
+            hint = f"; it defines {', '.join(choices)}" if choices else ""
+            raise CostlensError(f"{target.location} has no {target.factory!r}{hint}")
+        value = getattr(value, part)
+    if not callable(value):
+        raise CostlensError(f"{target.location}:{target.factory} is a "
+                            f"{type(value).__name__}, not a callable factory")
+    return value
+
+
+def _model_and_inputs(target: Target, built: Any) -> tuple[nn.Module, Inputs | None]:
+    if isinstance(built, nn.Module):
+        return built, None
+    if isinstance(built, tuple) and built and isinstance(built[0], nn.Module):
+        if len(built) == 2:
+            return built[0], Inputs(*split_inputs(built[1]))
+        if len(built) == 3 and isinstance(built[2], dict):
+            args, _ = split_inputs(built[1])
+            return built[0], Inputs(args, dict(built[2]))
+    raise CostlensError(f"{target.text}: the factory returned {_describe(built)}; expected a "
+                        "torch.nn.Module, (module, inputs) or (module, args, kwargs)")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "a tuple of (" + ", ".join(type(item).__name__ for item in value) + ")"
+    return "None" if value is None else f"a {type(value).__name__}"

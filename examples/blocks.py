@@ -1,0 +1,72 @@
+"""Building blocks shared by the example CNNs.
+
+Kept in one place so the example networks differ only in how they arrange these
+pieces, which is exactly what the cost comparisons are about. The example files
+import this module by plain name: the costlens loader puts the file's directory
+on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int = 1,
+    stride: int = 1,
+    groups: int = 1,
+    activation: type[nn.Module] | None = nn.ReLU,
+) -> nn.Sequential:
+    """Conv (no bias) + BatchNorm (+ activation) with "same" padding.
+
+    The conv has no bias because the BatchNorm right after it would cancel it.
+    ``activation=None`` gives the linear conv+BN used before residual adds and
+    after depthwise convs.
+    """
+    layers: list[nn.Module] = [
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=(kernel_size - 1) // 2,
+            groups=groups,
+            bias=False,
+        ),
+        nn.BatchNorm2d(out_channels),
+    ]
+    if activation is not None:
+        layers.append(activation(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave channels across ``groups`` so the next group conv mixes them.
+
+    Written as view/transpose/contiguous/view, like the reference
+    implementations, so the analyzer sees the data movement (a transpose and a
+    copy) that the ShuffleNet papers count as a cost. The shape is read with
+    ``size()`` rather than unpacked, which keeps the function fx-traceable.
+    """
+    shuffled = x.view(x.size(0), groups, -1, x.size(2), x.size(3)).transpose(1, 2)
+    return shuffled.contiguous().view(x.shape)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a scaled channel count to a multiple of ``divisor``.
+
+    Hardware kernels prefer channel counts that are multiples of 8; rounding
+    may not drop more than 10% below ``value`` (MobileNet's rule).
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def image_batch(batch: int, image_size: int) -> torch.Tensor:
+    """Random RGB images: the analyzer needs only shapes, not real pixels."""
+    return torch.randn(batch, 3, image_size, image_size)

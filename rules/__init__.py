@@ -1,0 +1,4 @@
+"""Lint rules, one per file, installed as `costlens.rules`.
+
+Rules import the core (`costlens`), never the other way round.
+"""
