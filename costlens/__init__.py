@@ -15,7 +15,7 @@ from .costs import is_known
 from .errors import CostlensError
 from .graph import OpGraph
 from .inputs import split_inputs
-from .trace import trace
+from .trace import trace as _trace
 
 __all__ = ["Analysis", "CostlensError", "OpGraph", "analyze", "analyze_graph", "trace_model",
            "__version__"]
@@ -24,7 +24,7 @@ __all__ = ["Analysis", "CostlensError", "OpGraph", "analyze", "analyze_graph", "
 def trace_model(model: Any, inputs: Any = None, *, train: bool = False) -> OpGraph:
     """The op graph of one forward pass; `inputs` as for `analyze`."""
     args, kwargs = split_inputs(inputs)
-    return trace(model, args, kwargs, is_known=is_known, train=train)
+    return _trace(model, args, kwargs, is_known=is_known, train=train)
 
 
 def analyze(model: Any, inputs: Any = None, *, train: bool = False) -> Analysis:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Callable, Iterator
 
 import torch
+import torch._decomp
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
@@ -55,13 +56,14 @@ _METADATA_OPS = frozenset({
 })
 
 # Composite functions that real devices run as one fused kernel but the meta device decomposes
-# into their math (for attention: the full score matrix). They are recorded whole, under the
-# aten op of the same signature, so their cost is the fused kernel's.
-_FUSED_FUNCTIONS: dict[Callable[..., Any], Any] = {
-    F.scaled_dot_product_attention: _aten.scaled_dot_product_attention.default,
-}
+# into their math (for attention: the full score matrix), by their name in torch.nn.functional.
+# They are recorded whole, under the aten op of the same signature, so their cost is the fused
+# kernel's.
+_FUSED_FUNCTIONS: dict[str, Any] = {"scaled_dot_product_attention":
+                                    _aten.scaled_dot_product_attention.default}
 if hasattr(F, "rms_norm") and hasattr(_aten, "rms_norm"):
-    _FUSED_FUNCTIONS[F.rms_norm] = _aten.rms_norm.default
+    _FUSED_FUNCTIONS["rms_norm"] = _aten.rms_norm.default
+_FUSED_BY_FUNCTION = {getattr(F, name): op for name, op in _FUSED_FUNCTIONS.items()}
 
 # Ops that only run on real values: meeting one on the meta device means rerunning for real.
 _VALUE_OPS = frozenset({"aten._local_scalar_dense.default", "aten.item.default",
@@ -224,16 +226,27 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if self.quiet or func in _METADATA_OPS or not isinstance(func, torch._ops.OpOverload):
             return func(*args, **kwargs)
+        if _is_composite(func):  # reached us undecomposed (from a decomposition): split it
+            with self:
+                return func.decompose(*args, **kwargs)
         name = _op_name(func)
         tags = _op_tags(func)
         if self.is_known is not None and not func.is_view and not self.is_known(name, tags):
-            with self:
-                result = func.decompose(*args, **kwargs)
+            result = self._decomposed(func, args, kwargs)
             if result is not NotImplemented:
                 return result
         out = self._run(func, name, tags, args, kwargs)
         self.record(name, func._schema, tags, func.is_view, args, kwargs, out)
         return out
+
+    def _decomposed(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run an op with no cost formula as the simpler ops torch decomposes it into, each
+        recorded on its own; NotImplemented when torch knows no decomposition."""
+        decomposition = torch._decomp.decomposition_table.get(func)
+        if decomposition is None:
+            return NotImplemented
+        with self:
+            return decomposition(*args, **kwargs)
 
     def _run(self, func: Any, name: str, tags: tuple[str, ...], args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
@@ -250,9 +263,10 @@ class _Recorder(TorchDispatchMode):
             self.failure = _Failure(name, self.calls.module_path(), shapes)
             raise
 
-    def run_fused(self, func: Callable[..., Any], op: Any, args: tuple[Any, ...],
-                  kwargs: dict[str, Any]) -> Any:
+    def run_fused(self, func: Callable[..., Any], op: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a fused function without recording its parts, then record it as one op."""
+        if self.quiet:
+            return func(*args, **kwargs)
         self.quiet = True
         try:
             out = func(*args, **kwargs)
@@ -292,19 +306,39 @@ class _Recorder(TorchDispatchMode):
 
 
 class _FusedFunctions(TorchFunctionMode):
-    """Routes the functions of `_FUSED_FUNCTIONS` to the recorder as single ops."""
+    """Records calls of the `_FUSED_FUNCTIONS` as single ops.
+
+    A function mode sees the calls user code makes. It does not see calls made inside torch's
+    own Python functions (nn.MultiheadAttention's `F.multi_head_attention_forward` calls
+    `scaled_dot_product_attention`), because torch turns a mode off while its handler runs; those
+    look the function up by name in torch.nn.functional, so for the trace the name is bound to
+    a recording wrapper too. A recorder already inside a fused call runs nested calls as is.
+    """
 
     def __init__(self, recorder: _Recorder) -> None:
         super().__init__()
         self.recorder = recorder
+        self.originals: dict[str, Callable[..., Any]] = {}
+
+    def __enter__(self) -> _FusedFunctions:
+        for name, op in _FUSED_FUNCTIONS.items():
+            original = getattr(F, name)
+            self.originals[name] = original
+            setattr(F, name, functools.partial(self.recorder.run_fused, original, op))
+        return super().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        super().__exit__(*exc_info)
+        for name, original in self.originals.items():
+            setattr(F, name, original)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
-        op = _FUSED_FUNCTIONS.get(func)
-        if op is None:
+        op = _FUSED_BY_FUNCTION.get(func)
+        if op is None or self.recorder.quiet:
             return func(*args, **kwargs)
-        return self.recorder.run_fused(func, op, args, kwargs)
+        return self.recorder.run_fused(func, op, *args, **kwargs)
 
 
 @contextlib.contextmanager
@@ -465,6 +499,14 @@ def _op_name(func: Any) -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _is_composite(func: Any) -> bool:
+    """An op whose kernel is written in other aten ops (`aten.to`, `aten.linear`); what it costs
+    is what those ops cost."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(
+        func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+
+
+@functools.lru_cache(maxsize=None)
 def _op_tags(func: Any) -> tuple[str, ...]:
     return tuple(sorted(tag.name for tag in func.tags))
 
@@ -484,10 +526,8 @@ _STDLIB_DIRS = tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
 
 @functools.lru_cache(maxsize=None)
 def _frame_kind(filename: str) -> str:
-    """`costlens`, `library` (torch, the standard library) or `user`."""
-    if filename.startswith(_COSTLENS_DIR):
-        return "costlens"
-    if filename.startswith(_TORCH_DIR) or filename.startswith("<"):
+    """`library` (costlens, torch, the standard library) or `user`."""
+    if filename.startswith((_COSTLENS_DIR, _TORCH_DIR, "<")):
         return "library"
     if os.path.realpath(filename).startswith(_STDLIB_DIRS):
         return "library"
@@ -505,17 +545,12 @@ def _display_path(filename: str) -> str:
 
 
 def _user_location() -> SourceLocation | None:
-    """The innermost line of user code on the stack, skipping costlens's own frames on top and
-    torch's in between; None when the stack reaches costlens again (the traced call itself)."""
+    """The innermost line of user code on the stack, looking through costlens's modes and
+    torch's internals; None when the stack reaches the traced call itself (the model's root)."""
     frame = sys._getframe(1)
-    while frame is not None and _frame_kind(frame.f_code.co_filename) == "costlens":
-        frame = frame.f_back
-    while frame is not None:
-        kind = _frame_kind(frame.f_code.co_filename)
-        if kind == "user":
+    while frame is not None and frame.f_code is not _trace_once.__code__:
+        if _frame_kind(frame.f_code.co_filename) == "user":
             return SourceLocation(_display_path(frame.f_code.co_filename), frame.f_lineno)
-        if kind == "costlens":
-            return None
         frame = frame.f_back
     return None
 

@@ -1,6 +1,8 @@
-"""Attention as torch runs it: scaled_dot_product_attention and its fused kernels, and the fused
-multi-head attention and encoder-layer paths nn.MultiheadAttention / nn.TransformerEncoderLayer
-take in eval mode.
+"""Attention as torch runs it: scaled_dot_product_attention and its fused kernels.
+
+nn.MultiheadAttention and nn.TransformerEncoderLayer reach it too: under tracing torch skips
+their CPU/CUDA fast paths (any tracing mode disables them) and runs projections plus
+scaled_dot_product_attention, the same arithmetic.
 
 Per query-key score: E multiply-adds for QK^T and Ev for the weighted sum of V (the full L x S
 square, as dense kernels compute it; no causal halving), plus 1 op to scale, 5 for the softmax
@@ -12,7 +14,6 @@ from __future__ import annotations
 from ..graph import OpNode
 from .reduction import SOFTMAX_FLOPS_PER_ELEMENT
 from .registry import Category, OpCost, formula, measured
-from .normalization import STATISTICS_FLOPS_PER_ELEMENT
 
 _SCALE_FLOPS_PER_SCORE = 1
 
@@ -37,34 +38,3 @@ def scaled_dot_product_attention(node: OpNode) -> OpCost:
     queries = query.numel // query.shape[-1]  # batch * query heads * L; GQA shares k/v heads
     flops = attention_flops(queries, key.shape[-2], query.shape[-1], value.shape[-1], masked)
     return measured(node, flops, Category.ATTENTION)
-
-
-@formula("aten._native_multi_head_attention")
-def native_multi_head_attention(node: OpNode) -> OpCost:
-    """Input projections, attention over all heads, output projection, in one op."""
-    query, key = node.arg("query"), node.arg("key")
-    embed = int(node.attr("embed_dim"))
-    query_rows, key_rows = query.numel // embed, key.numel // embed
-    heads = int(node.attr("num_head"))
-    per_batch_keys = key.shape[-2]
-    projections = (query_rows + 2 * key_rows) * embed * embed + query_rows * embed * embed
-    core = attention_flops(query_rows * heads, per_batch_keys, embed // heads, embed // heads,
-                           node.arg("mask") is not None)
-    return measured(node, projections + core, Category.ATTENTION)
-
-
-@formula("aten._transformer_encoder_layer_fwd")
-def transformer_encoder_layer(node: OpNode) -> OpCost:
-    """A whole encoder layer: self-attention, two layer norms, two residual adds, the FFN."""
-    source = node.arg("src")
-    embed = int(node.attr("embed_dim"))
-    heads = int(node.attr("num_heads"))
-    hidden = node.arg("ffn_weight_1").shape[0]
-    rows = source.numel // embed
-    keys = source.shape[-2]
-    attention = 4 * rows * embed * embed + attention_flops(
-        rows * heads, keys, embed // heads, embed // heads, node.arg("mask") is not None)
-    norms = 2 * (STATISTICS_FLOPS_PER_ELEMENT + 1) * rows * embed
-    residuals = 2 * rows * embed
-    feed_forward = 2 * rows * embed * hidden + rows * hidden  # two linears and the activation
-    return measured(node, attention + norms + residuals + feed_forward, Category.ATTENTION)
