@@ -1,0 +1,158 @@
+"""The bundled examples against independent references: the paper's MAC formula and G1 bound,
+fvcore's per-module counts, torchvision's published figures, and a hand count for Llama."""
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+
+import pytest
+import torch
+from fvcore.nn import FlopCountAnalysis
+from torch import nn
+
+import costlens
+from conftest import EXAMPLES, example
+
+paper = example("paper_benchmarks")
+
+
+def _pointwise_convs(analysis: costlens.Analysis) -> list:
+    return [op for op in analysis.ops if op.category == "conv"]
+
+
+def _paper_mac(h: int, w: int, c1: int, c2: int, groups: int) -> int:
+    return h * w * (c1 + c2) + c1 * c2 // groups
+
+
+@pytest.mark.parametrize("platform", ["gpu", "cpu"])
+@pytest.mark.parametrize("row", paper.TABLE1_ROWS, ids=lambda row: row.ratio)
+def test_table1_mac_is_the_papers_formula_and_above_the_g1_bound(row, platform) -> None:
+    kwargs = paper.table1_kwargs(row, platform)
+    model, x = paper.g1_network(**kwargs)
+    convs = _pointwise_convs(costlens.analyze(model, x))
+    assert len(convs) == 20
+    h = w = 56
+    for op in convs:
+        (_, c1, _, _), (_, c2, _, _) = op.inputs[0], op.outputs[0]
+        flops = h * w * c1 * c2
+        assert op.flops == flops
+        assert op.mac == _paper_mac(h, w, c1, c2, 1)
+        bound = 2 * math.sqrt(h * w * flops) + flops / (h * w)
+        if c1 == c2:
+            assert op.mac == pytest.approx(bound, rel=1e-12)
+        else:
+            assert op.mac > bound
+
+
+@pytest.mark.parametrize("platform", ["gpu", "cpu"])
+@pytest.mark.parametrize("row", paper.TABLE2_ROWS, ids=lambda row: f"g{row.groups}")
+def test_table2_group_conv_mac_is_the_papers_formula(row, platform) -> None:
+    kwargs = paper.table2_kwargs(row, platform)
+    model, x = paper.g2_network(**kwargs)
+    convs = _pointwise_convs(costlens.analyze(model, x))
+    c, g = kwargs["c"], kwargs["groups"]
+    assert len(convs) == 10
+    for op in convs:
+        assert op.flops == 56 * 56 * c * c // g
+        assert op.mac == _paper_mac(56, 56, c, c, g)
+
+
+def _example_cnns() -> list[tuple[str, str, dict]]:
+    return [
+        ("shufflenet_v2", "shufflenet_v2", {"width": 0.5}),
+        ("shufflenet_v2", "shufflenet_v2", {"width": 1.0}),
+        ("shufflenet_v1", "shufflenet_v1", {}),
+        ("mobilenet_v2", "mobilenet_v2", {}),
+        ("resnet", "resnet50", {}),
+        ("resnet", "resnext_block", {}),
+        ("inception", "inception_net", {}),
+        ("paper_benchmarks", "g3_network", {"fragments": 4, "parallel": True}),
+        ("paper_benchmarks", "g4_network", {}),
+    ]
+
+
+@pytest.mark.parametrize("module, factory, kwargs", _example_cnns(),
+                         ids=lambda value: value if isinstance(value, str) else None)
+def test_conv_and_linear_flops_equal_fvcore_per_module(module, factory, kwargs) -> None:
+    model, x = getattr(example(module), factory)(**kwargs)
+    analysis = costlens.analyze(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = FlopCountAnalysis(model, x)
+        reference.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        by_module = reference.by_module()
+    checked = 0
+    for name, submodule in model.named_modules():
+        if isinstance(submodule, (nn.Conv2d, nn.Linear)):
+            assert analysis.layer(name).flops == by_module[name], name
+            checked += 1
+    assert checked > 0
+
+
+def _conv_and_fc(analysis: costlens.Analysis) -> int:
+    return sum(op.flops for op in analysis.ops if op.category in ("conv", "matmul"))
+
+
+@pytest.mark.parametrize("width, flops, params", [
+    (0.5, 40.5e6, 1_366_792), (1.0, 144.9e6, 2_278_604),
+    (1.5, 295.8e6, 3_503_624), (2.0, 583.3e6, 7_393_996),
+])
+def test_shufflenet_v2_matches_published_counts(width, flops, params) -> None:
+    analysis = costlens.analyze(*example("shufflenet_v2").shufflenet_v2(width=width))
+    assert _conv_and_fc(analysis) == pytest.approx(flops, rel=0.005)
+    assert analysis.totals.params == params
+
+
+def test_mobilenet_v2_and_resnet50_match_published_counts() -> None:
+    mobilenet = costlens.analyze(*example("mobilenet_v2").mobilenet_v2())
+    assert _conv_and_fc(mobilenet) == pytest.approx(300.8e6, rel=0.005)
+    assert mobilenet.totals.params == 3_504_872
+    resnet = costlens.analyze(*example("resnet").resnet50())
+    assert _conv_and_fc(resnet) == pytest.approx(4.089e9, rel=0.005)
+    assert resnet.totals.params == 25_557_032
+
+
+def _all_factories() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(EXAMPLES.glob("*.py")):
+        module = example(path.stem)
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            signature = inspect.signature(function)
+            returns = str(signature.return_annotation)
+            if "Module" in returns and all(p.default is not p.empty
+                                           for p in signature.parameters.values()):
+                found.append((path.stem, name))
+    return found
+
+
+@pytest.mark.parametrize("module, factory", _all_factories())
+def test_every_example_is_fully_costed(module, factory) -> None:
+    kwargs = {"size": "tiny"} if factory == "llama" else {}
+    model, inputs = getattr(example(module), factory)(**kwargs)
+    analysis = costlens.analyze(model, inputs)
+    assert analysis.unsupported_ops == ()
+    assert analysis.graph.device == "meta"
+    assert analysis.totals.flops > 0
+
+
+def test_every_example_file_has_a_factory() -> None:
+    stems = {stem for stem, _ in _all_factories()}
+    assert stems == {path.stem for path in EXAMPLES.glob("*.py")} - {"blocks"}
+
+
+@pytest.mark.parametrize("size, seq, batch", [("tiny", 256, 2), ("7b", 128, 1)])
+def test_llama_flops_match_the_hand_count(size: str, seq: int, batch: int) -> None:
+    llama = example("llama")
+    config = llama.CONFIGS[size]
+    analysis = costlens.analyze(*llama.llama(size=size, seq=seq, batch=batch))
+    head_dim = config.dim // config.heads
+    attention_products = 2 * config.layers * batch * config.heads * seq * seq * head_dim
+    weights_times_tokens = llama.hand_count_flops(config, seq, batch) - attention_products
+    matmul = sum(op.flops for op in analysis.ops if op.category == "matmul")
+    attention = sum(op.flops for op in analysis.ops if op.category == "attention")
+    scores = config.layers * batch * config.heads * seq * seq
+    assert matmul == weights_times_tokens
+    assert attention == attention_products + scores * (1 + 5 + 1)  # scale, softmax, causal mask

@@ -1,0 +1,89 @@
+"""Reporters: the table states its units and ends with totals; JSON follows the documented
+schema; CSV and markdown list the same rows."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+from torch import nn
+
+import costlens
+from costlens.report import RowSelection, render
+from costlens.report.units import human
+from conftest import example
+
+SCHEMA = json.loads((Path(costlens.__file__).parent / "report" / "schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shufflenet() -> costlens.Analysis:
+    return costlens.analyze(*example("shufflenet_v2").shufflenet_v2())
+
+
+def test_human_units() -> None:
+    assert [human(v) for v in (0, 999, 1000, 40_476_448, 4_089_184_256, 2.5e13)] == [
+        "0", "999", "1.00K", "40.5M", "4.09G", "25.0T"]
+    assert human(68_000_000, "B") == "68.0MB"
+
+
+def test_table_states_units_and_ends_with_totals(shufflenet) -> None:
+    text = render(shufflenet, "table", RowSelection(depth=1))
+    assert "(mult-adds)" in text and "(elements)" in text and "(bytes)" in text
+    assert "FLOPs count multiply-adds" in text
+    rows = [line.split()[0] for line in text.splitlines() if line and line.split()[0] in
+            {"conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc", "total"}]
+    assert rows == ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc", "total"]
+    assert "(ShuffleNetV2.forward)" in text  # the global pool in the model's own forward
+    assert "All 302 ops have cost formulas." in text
+
+
+def test_depth_sort_and_top(shufflenet) -> None:
+    text = render(shufflenet, "csv", RowSelection(depth=2, sort="flops", top=3))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 4 and rows[-1]["name"] == "total"
+    flops = [int(row["flops"]) for row in rows[:3]]
+    assert flops == sorted(flops, reverse=True)
+    depth2 = [layer for layer in shufflenet.layers if 1 <= layer.depth <= 2]
+    assert flops[0] == max(layer.flops for layer in depth2)
+    names = list(csv.DictReader(io.StringIO(
+        render(shufflenet, "csv", RowSelection(depth=1, sort="name")))))
+    assert [row["name"] for row in names][:-1] == sorted(row["name"] for row in names[:-1])
+
+
+def test_json_follows_the_schema_and_is_complete(shufflenet) -> None:
+    document = json.loads(render(shufflenet, "json", RowSelection(depth=1, top=1)))
+    jsonschema.validate(document, SCHEMA)
+    assert document["schema_version"] == 1
+    assert set(document["totals"]) >= {"flops", "mac", "mac_bytes", "params"}
+    assert len(document["layers"]) == len(shufflenet.layers)  # depth/top do not cut JSON
+    assert len(document["ops"]) == 302
+    assert document["totals"]["flops"] == sum(op["flops"] for op in document["ops"])
+
+
+def test_json_of_an_unsupported_op_validates() -> None:
+    class Spectral(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.fft.rfft(x).abs()
+
+    document = json.loads(costlens.analyze(Spectral(), torch.randn(2, 8)).to_json())
+    jsonschema.validate(document, SCHEMA)
+    assert document["unsupported_ops"] == [{"op": "aten._fft_r2c.default", "calls": 1,
+                                            "modules": [""]}]
+
+
+def test_markdown_is_a_pipe_table(shufflenet) -> None:
+    text = render(shufflenet, "markdown", RowSelection(depth=1))
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| module") and "FLOPs (mult-adds)" in table[0]
+    assert table[-1].startswith("| total")
+
+
+def test_same_model_twice_gives_identical_output() -> None:
+    first = costlens.analyze(*example("mobilenet_v2").mobilenet_v2()).to_json()
+    second = costlens.analyze(*example("mobilenet_v2").mobilenet_v2()).to_json()
+    assert first == second
