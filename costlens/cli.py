@@ -12,8 +12,8 @@ from typing import NoReturn, Sequence
 
 from . import __version__, analyze
 from .errors import CostlensError, first_line
-from .inputs import shape_inputs
-from .load import load, required_inputs
+from .inputs import Inputs, shape_inputs
+from .load import LoadedModel, load, required_inputs
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 
 EXIT_OK = 0
@@ -68,14 +68,7 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 
 def _report(options: argparse.Namespace) -> int:
     loaded = load(options.target)
-    if options.dtype and not options.input:
-        raise CostlensError("--dtype sets the dtype of --input shapes; give --input too")
-    inputs = shape_inputs(options.input, options.dtype or "float32") if options.input \
-        else loaded.inputs
-    if inputs is None and required_inputs(loaded.model):
-        names = ", ".join(required_inputs(loaded.model))
-        raise CostlensError(f"{options.target} returned a model but no inputs, and its forward "
-                            f"needs {names}: pass --input SHAPE (e.g. --input 1x3x224x224)")
+    inputs = _inputs(options, loaded)
     analysis = analyze(loaded.model, inputs, train=options.train)
     text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top))
     _write(text, options.output)
@@ -83,6 +76,27 @@ def _report(options: argparse.Namespace) -> int:
         ops = ", ".join(f"{op.op} ({op.calls}x)" for op in analysis.unsupported_ops)
         raise CostlensError(f"--strict: ops with no cost formula: {ops}")
     return EXIT_OK
+
+
+def _inputs(options: argparse.Namespace, loaded: LoadedModel) -> Inputs:
+    """--input shapes as the positional inputs, else the factory's; the factory's keyword
+    inputs either way; an error naming what is missing when the forward needs more."""
+    if options.dtype and not options.input:
+        raise CostlensError("--dtype sets the dtype of --input shapes; give --input too")
+    factory = loaded.inputs or Inputs()
+    args = shape_inputs(options.input, options.dtype or "float32").args if options.input \
+        else factory.args
+    positional, keyword = required_inputs(loaded.model)
+    missing = [name for name in positional[len(args):] if name not in factory.kwargs]
+    if missing:
+        raise CostlensError(f"the forward of {options.target} needs {', '.join(missing)}: pass "
+                            "--input SHAPE (e.g. --input 1x3x224x224) once per positional input")
+    missing = [name for name in keyword if name not in factory.kwargs]
+    if missing:
+        raise CostlensError(f"the forward of {options.target} needs keyword inputs "
+                            f"{', '.join(missing)}: return them from the factory as "
+                            "(model, args, kwargs)")
+    return Inputs(args, factory.kwargs)
 
 
 def _write(text: str, path: str | None) -> None:

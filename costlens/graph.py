@@ -34,7 +34,7 @@ class TensorMeta:
 
     @property
     def footprint(self) -> int:
-        """Distinct elements in memory: a broadcast (stride-0) dimension is read once, not per index."""
+        """Distinct elements in memory: a broadcast (stride-0) dimension is read once."""
         count = 1
         for size, step in zip(self.shape, self.stride):
             if size == 0:
@@ -90,7 +90,8 @@ class OpInput:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OpInput:
-        return cls(data["arg"], TensorMeta.from_dict(data["tensor"]), data["producer"], data["origin"])
+        return cls(data["arg"], TensorMeta.from_dict(data["tensor"]), data["producer"],
+                   data["origin"])
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class OpNode:
     call: int
     view: bool = False
     source: SourceLocation | None = None
+    parts: tuple[OpNode, ...] = ()  # for an op costed through torch's decomposition of it
 
     @property
     def packet(self) -> str:
@@ -124,11 +126,6 @@ class OpNode:
                 return item.tensor
         return None
 
-    def args(self, name: str) -> list[TensorMeta]:
-        """The tensors of a list argument such as `cat(tensors)`, in order."""
-        prefix = name + "["
-        return [item.tensor for item in self.inputs if item.arg.startswith(prefix)]
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index, "op": self.op, "inputs": [i.to_dict() for i in self.inputs],
@@ -136,6 +133,7 @@ class OpNode:
             "attrs": [[key, _attr_to_json(value)] for key, value in self.attrs],
             "tags": list(self.tags), "call": self.call, "view": self.view,
             "source": None if self.source is None else self.source.to_dict(),
+            "parts": [part.to_dict() for part in self.parts],
         }
 
     @classmethod
@@ -147,6 +145,7 @@ class OpNode:
             attrs=tuple((key, _attr_from_json(value)) for key, value in data["attrs"]),
             tags=tuple(data["tags"]), call=data["call"], view=data["view"],
             source=SourceLocation.from_dict(data["source"]),
+            parts=tuple(OpNode.from_dict(part) for part in data["parts"]),
         )
 
 
@@ -161,7 +160,7 @@ class ModuleInfo:
 
     @property
     def depth(self) -> int:
-        return 0 if self.path == "" else self.path.count(".") + 1
+        return module_depth(self.path)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "type": self.type, "params": self.params}
@@ -186,7 +185,8 @@ class ModuleCall:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModuleCall:
-        return cls(data["index"], data["module"], data["parent"], SourceLocation.from_dict(data["source"]))
+        return cls(data["index"], data["module"], data["parent"],
+                   SourceLocation.from_dict(data["source"]))
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,14 @@ class OpGraph:
     def params(self) -> int:
         return sum(module.params for module in self.modules)
 
+    def subtree_params(self) -> dict[str, int]:
+        """Parameters of each module and its descendants, a shared weight once per subtree."""
+        totals = {module.path: 0 for module in self.modules}
+        for module in self.modules:
+            for ancestor in module_ancestors(module.path):
+                totals[ancestor] += module.params
+        return totals
+
     def to_networkx(self) -> nx.DiGraph:
         """Ops as nodes (keyed by index, with the OpNode under `node`), data edges between them."""
         graph = nx.DiGraph()
@@ -267,7 +275,8 @@ class OpGraph:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OpGraph:
         if data.get("format") != GRAPH_FORMAT:
-            raise ValueError(f"unsupported op graph format {data.get('format')!r}; expected {GRAPH_FORMAT}")
+            raise ValueError(f"unsupported op graph format {data.get('format')!r}; "
+                             f"expected {GRAPH_FORMAT}")
         return cls(
             model_type=data["model_type"],
             inputs=tuple(GraphInput.from_dict(i) for i in data["inputs"]),
@@ -280,6 +289,17 @@ class OpGraph:
     @classmethod
     def from_json(cls, text: str) -> OpGraph:
         return cls.from_dict(json.loads(text))
+
+
+def module_depth(path: str) -> int:
+    """0 for the model itself (`""`), 1 for its children, and so on."""
+    return 0 if path == "" else path.count(".") + 1
+
+
+def module_ancestors(path: str) -> list[str]:
+    """The module and every module above it, outermost first: `a.b` -> `["", "a", "a.b"]`."""
+    parts = path.split(".") if path else []
+    return [".".join(parts[:depth]) for depth in range(len(parts) + 1)]
 
 
 def _attr_to_json(value: AttrValue) -> Any:

@@ -25,8 +25,8 @@ from torch import nn
 from .errors import CostlensError, first_line
 from .inputs import Inputs, split_inputs
 
-_TARGET = re.compile(r"^(?P<location>.+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\((?P<arguments>.*)\))?$",
-                     re.DOTALL)
+_TARGET = re.compile(
+    r"^(?P<location>.+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\((?P<arguments>.*)\))?$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -75,15 +75,15 @@ def load(text: str) -> LoadedModel:
     return LoadedModel(target, model, inputs)
 
 
-def required_inputs(model: nn.Module) -> list[str]:
-    """Names of the forward's parameters that have no default."""
+def required_inputs(model: nn.Module) -> tuple[list[str], list[str]]:
+    """Names of the forward's parameters that have no default: (positional, keyword-only)."""
     try:
-        signature = inspect.signature(model.forward)
+        parameters = inspect.signature(model.forward).parameters.values()
     except (TypeError, ValueError):
-        return []
-    return [p.name for p in signature.parameters.values()
-            if p.default is inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return [], []
+    required = [p for p in parameters if p.default is inspect.Parameter.empty]
+    return ([p.name for p in required if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)],
+            [p.name for p in required if p.kind is p.KEYWORD_ONLY])
 
 
 def _literal_arguments(text: str, source: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -119,7 +119,8 @@ def _import_file(target: Target) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as error:
         del sys.modules[name]
-        raise CostlensError(f"{target.location}:{error.lineno}: syntax error: {error.msg}") from error
+        raise CostlensError(
+            f"{target.location}:{error.lineno}: syntax error: {error.msg}") from error
     except Exception as error:
         del sys.modules[name]
         raise CostlensError(f"importing {target.location} failed: "
@@ -144,13 +145,15 @@ def _import_module(target: Target) -> ModuleType:
     try:
         return importlib.import_module(target.location)
     except ModuleNotFoundError as error:
-        if error.name and target.location.startswith(error.name):
+        if error.name and (target.location == error.name
+                           or target.location.startswith(error.name + ".")):
             raise CostlensError(f"module not found: {target.location} (not a file, not "
                                 "importable from here)") from error
         raise CostlensError(f"importing {target.location} failed: "
                             f"{type(error).__name__}: {first_line(error)}") from error
     except SyntaxError as error:
-        raise CostlensError(f"{error.filename}:{error.lineno}: syntax error: {error.msg}") from error
+        raise CostlensError(
+            f"{error.filename}:{error.lineno}: syntax error: {error.msg}") from error
     except Exception as error:
         raise CostlensError(f"importing {target.location} failed: "
                             f"{type(error).__name__}: {first_line(error)}") from error

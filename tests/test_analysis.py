@@ -20,7 +20,8 @@ def test_a_layer_includes_its_descendants_and_totals_are_the_root() -> None:
     assert layer1.mac == sum(child.mac for child in children)
     assert analysis.layer("").flops == analysis.totals.flops
     assert sum(op.flops for op in analysis.ops if op.supported) == analysis.totals.flops
-    assert layer1.params == sum(p.numel() for p in example("resnet").resnet50()[0].layer1.parameters())
+    model, _ = example("resnet").resnet50()
+    assert layer1.params == sum(p.numel() for p in model.layer1.parameters())
 
 
 def test_layers_are_in_execution_order_with_depth_and_type() -> None:
@@ -82,3 +83,41 @@ def test_intensity_and_parallelism() -> None:
     layer = analysis.layer("")
     assert layer.intensity == round(8 * 8 * 16 / (4 * (128 + 64 + 128)), 6)
     assert layer.parallelism == 8 * 16 == analysis.totals.parallelism
+
+
+def test_a_shared_module_is_counted_in_its_own_row_only() -> None:
+    class Block(nn.Module):
+        def __init__(self, act: nn.Module) -> None:
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+            self.act = act
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.proj(x))
+
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.act = nn.GELU()
+            self.block = Block(self.act)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.block(x))
+
+    analysis = costlens.analyze(Shared(), torch.randn(4, 8))
+    top = [layer for layer in analysis.layers if layer.depth == 1]
+    assert sum(layer.flops for layer in top) == analysis.totals.flops
+    assert analysis.layer("act").calls == 2 and analysis.layer("act").flops == 2 * 32
+    assert analysis.layer("block").flops == 4 * 8 * 8
+
+
+def test_an_op_costed_through_its_decomposition_is_one_kernel() -> None:
+    class Warp(nn.Module):
+        def forward(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.grid_sample(x, grid, align_corners=False)
+
+    analysis = costlens.analyze(Warp(), (torch.randn(1, 2, 8, 8), torch.rand(1, 4, 4, 2)))
+    (op,) = [op for op in analysis.ops if op.category != "view"]
+    assert op.op.startswith("aten.grid_sampler_2d")
+    assert analysis.totals.kernels == 1 and op.flops > 0
+    assert op.mac == 128 + 32 + 32  # input, grid, output: one fused kernel

@@ -111,3 +111,18 @@ def test_python_dash_m_and_the_console_script() -> None:
     script = shutil.which("costlens", path=str(Path(sys.executable).parent))
     assert script is not None, "the costlens console script is not installed"
     assert _run(script, "--version").stdout.startswith("costlens ")
+
+
+def test_keyword_inputs_come_from_the_factory(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = _broken_model(tmp_path, (
+        "class Masked(nn.Module):\n"
+        "    def forward(self, x, *, mask):\n"
+        "        return x * mask\n\n"
+        "def bare():\n    return Masked()\n\n"
+        "def full():\n    return Masked(), (torch.randn(2, 4),), {'mask': torch.ones(4)}\n"))
+    assert main(["report", f"{path}:bare", "--input", "2x4"]) == 2
+    assert "needs keyword inputs mask: return them from the factory" in capsys.readouterr().err
+    assert main(["report", f"{path}:full", "--input", "3x4", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [i["name"] for i in document["model"]["inputs"]] == ["args[0]", "kwargs['mask']"]

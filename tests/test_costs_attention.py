@@ -9,7 +9,7 @@ from torch import nn
 import costlens
 from costlens.costs import cost_of
 from costlens.graph import OpInput, OpNode, TensorMeta
-from conftest import only_kernel
+from conftest import Lambda, only_kernel
 
 
 def _sdpa(**options):
@@ -76,3 +76,12 @@ def test_multi_head_attention_module_runs_projections_and_fused_attention() -> N
     assert by_category["matmul"].flops == 4 * rows * embed * embed  # q, k, v and out projections
     assert by_category["attention"].ops == 1
     assert by_category["attention"].flops == scores * 2 * (embed // heads) + scores * 6
+
+
+def test_dropout_inside_attention_adds_one_op_per_score() -> None:
+    q = torch.randn(1, 2, 8, 4)
+    analysis = costlens.analyze(
+        Lambda(lambda q: F.scaled_dot_product_attention(q, q, q, dropout_p=0.1)), q, train=True)
+    (op,) = [op for op in analysis.ops if op.category == "attention"]
+    scores = 2 * 8 * 8
+    assert op.flops == scores * 8 + scores * 7

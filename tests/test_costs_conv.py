@@ -20,7 +20,8 @@ def test_strided_padded_conv_with_bias() -> None:
 
 
 def test_dilated_conv_counts_taps_not_span() -> None:
-    op = only_kernel(nn.Conv2d(4, 4, 3, padding=2, dilation=2, bias=False), torch.randn(2, 4, 10, 10))
+    conv = nn.Conv2d(4, 4, 3, padding=2, dilation=2, bias=False)
+    op = only_kernel(conv, torch.randn(2, 4, 10, 10))
     assert op.outputs == ((2, 4, 10, 10),)
     assert op.flops == 2 * 4 * 10 * 10 * (4 * 9)
 

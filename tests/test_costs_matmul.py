@@ -44,3 +44,15 @@ def test_einsum_contraction() -> None:
 def test_matrix_vector_and_dot() -> None:
     assert only_kernel(torch.mv, torch.randn(7, 3), torch.randn(3)).flops == 7 * 3
     assert only_kernel(torch.dot, torch.randn(9), torch.randn(9)).flops == 9
+
+
+def test_out_buffer_is_written_not_read() -> None:
+    a, b, out = torch.randn(3, 4), torch.randn(4, 5), torch.empty(3, 5)
+    op = only_kernel(lambda x, y, o: torch.mm(x, y, out=o), a, b, out)
+    assert op.mac == 12 + 20 + 15
+
+
+def test_pairwise_distances() -> None:
+    op = only_kernel(lambda x, y: torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist"),
+                     torch.randn(2, 5, 3), torch.randn(2, 6, 3))
+    assert op.flops == 2 * (2 * 5 * 6) * 3

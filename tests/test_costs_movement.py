@@ -53,7 +53,8 @@ def test_gathers_read_only_what_they_fetch() -> None:
     index = torch.tensor([0, 3, 7])
     assert only_kernel(lambda t, i: t[i], table, index).mac == 3 + 24 + 24
     assert only_kernel(lambda t, i: t.index_select(0, i), table, index).mac == 3 + 24 + 24
-    gathered = only_kernel(lambda t, i: t.gather(1, i), table, torch.zeros(100, 2, dtype=torch.long))
+    columns = torch.zeros(100, 2, dtype=torch.long)
+    gathered = only_kernel(lambda t, i: t.gather(1, i), table, columns)
     assert gathered.mac == 200 + 200 + 200
 
 
@@ -77,3 +78,26 @@ def test_upsampling() -> None:
     assert (nearest.category, nearest.flops, nearest.mac) == ("movement", 0, 32 + 128)
     bilinear = only_kernel(lambda t: F.interpolate(t, scale_factor=2, mode="bilinear"), x)
     assert bilinear.flops == 128 * 4
+
+
+def test_in_place_scatters_touch_only_what_they_write() -> None:
+    cache = torch.zeros(1, 32, 4096, 128)
+    step = torch.randn(1, 32, 1, 128)
+    position = torch.tensor([7])
+    op = only_kernel(lambda c, s, p: c.index_copy_(2, p, s), cache, step, position)
+    assert (op.op, op.flops) == ("aten.index_copy_.default", 0)
+    assert op.mac == 1 + 4096 + 4096  # index, source, written positions
+
+    table = torch.zeros(100, 8)
+    indices = torch.tensor([1, 5, 9])
+    put = only_kernel(lambda t, i: t.index_put_((i,), torch.tensor(0.0)), table, indices)
+    assert put.mac == 3 + 1 + 24
+    added = only_kernel(lambda t, i, v: t.scatter_add_(0, i, v), table,
+                        torch.zeros(2, 8, dtype=torch.long), torch.ones(2, 8))
+    assert (added.flops, added.mac) == (16, 16 + 16 + 16 + 16)
+
+
+def test_out_of_place_scatter_copies_the_whole_tensor() -> None:
+    table, index, values = torch.zeros(10, 4), torch.zeros(2, 4, dtype=torch.long), torch.ones(2, 4)
+    op = only_kernel(lambda t, i, v: t.scatter(0, i, v), table, index, values)
+    assert op.mac == 40 + 8 + 8 + 40

@@ -7,7 +7,6 @@ import math
 import warnings
 
 import pytest
-import torch
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 

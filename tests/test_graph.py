@@ -26,4 +26,5 @@ def test_json_round_trip_is_lossless() -> None:
 def test_call_chain_walks_outward() -> None:
     graph = costlens.trace_model(Net(), torch.randn(1, 3, 8, 8))
     conv = next(n for n in graph if graph.module_of(n) == "stage.1.conv")
-    assert [c.module for c in graph.call_chain(conv.call)] == ["stage.1.conv", "stage.1", "stage", ""]
+    chain = [c.module for c in graph.call_chain(conv.call)]
+    assert chain == ["stage.1.conv", "stage.1", "stage", ""]

@@ -93,7 +93,8 @@ def test_factory_forms(tmp_path: Path) -> None:
 @pytest.mark.parametrize("body, message", [
     ("x = 1\n", "has no 'build'"),
     ("build = 3\n", "not a callable factory"),
-    ("def build():\n    raise ValueError('bad width')\n", "the factory raised ValueError: bad width"),
+    ("def build():\n    raise ValueError('bad width')\n",
+     "the factory raised ValueError: bad width"),
     ("def build():\n    return 'model'\n", "returned a str"),
     ("def build(:\n", "syntax error"),
     ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
@@ -116,21 +117,21 @@ def test_missing_file_and_module() -> None:
 def test_same_stem_in_two_directories_loads_both(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
-    _write(first, "samestem.py", "from torch import nn\ndef build():\n    return nn.Linear(1, 1)\n")
-    _write(second, "samestem.py", "from torch import nn\ndef build():\n    return nn.Linear(2, 2)\n")
+    for directory, width in ((first, 1), (second, 2)):
+        _write(directory, "samestem.py",
+               f"from torch import nn\ndef build():\n    return nn.Linear({width}, {width})\n")
     assert load(f"{first}/samestem.py:build").model.in_features == 1
     assert load(f"{second}/samestem.py:build").model.in_features == 2
 
 
 def test_required_inputs() -> None:
-    assert required_inputs(nn.Linear(2, 2)) == ["input"]
-    assert required_inputs(nn.Identity()) == ["input"]
+    assert required_inputs(nn.Linear(2, 2)) == (["input"], [])
 
-    class NoArgs(nn.Module):
-        def forward(self, scale: float = 1.0) -> torch.Tensor:
-            return torch.ones(1) * scale
+    class Mixed(nn.Module):
+        def forward(self, x: torch.Tensor, *, mask: torch.Tensor, scale: float = 1.0):
+            return x * mask * scale
 
-    assert required_inputs(NoArgs()) == []
+    assert required_inputs(Mixed()) == (["x"], ["mask"])
 
 
 def test_loader_leaves_sys_modules_clean_after_a_failed_import(tmp_path: Path) -> None:

@@ -26,8 +26,9 @@ def shufflenet() -> costlens.Analysis:
 
 
 def test_human_units() -> None:
-    assert [human(v) for v in (0, 999, 1000, 40_476_448, 4_089_184_256, 2.5e13)] == [
-        "0", "999", "1.00K", "40.5M", "4.09G", "25.0T"]
+    assert [human(v) for v in (0, 999, 1000, 9_999, 40_476_448, 4_089_184_256, 2.5e13)] == [
+        "0", "999", "1.00K", "10.0K", "40.5M", "4.09G", "25.0T"]
+    assert [human(v) for v in (999_499, 999_999, 999_999_999)] == ["999K", "1.00M", "1.00G"]
     assert human(68_000_000, "B") == "68.0MB"
 
 
@@ -38,7 +39,6 @@ def test_table_states_units_and_ends_with_totals(shufflenet) -> None:
     rows = [line.split()[0] for line in text.splitlines() if line and line.split()[0] in
             {"conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc", "total"}]
     assert rows == ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc", "total"]
-    assert "(ShuffleNetV2.forward)" in text  # the global pool in the model's own forward
     assert "All 302 ops have cost formulas." in text
 
 
@@ -80,7 +80,17 @@ def test_markdown_is_a_pipe_table(shufflenet) -> None:
     text = render(shufflenet, "markdown", RowSelection(depth=1))
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert table[0].startswith("| module") and "FLOPs (mult-adds)" in table[0]
+    assert " fragments |" in table[0] and " branches |" in table[0]
     assert table[-1].startswith("| total")
+
+
+def test_rows_of_one_depth_add_up_to_the_total_in_every_format(shufflenet) -> None:
+    rows = list(csv.DictReader(io.StringIO(render(shufflenet, "csv", RowSelection(depth=1)))))
+    assert rows[-2]["name"] == "(ShuffleNetV2.forward)" and rows[-2]["fragments"] == ""
+    assert sum(int(row["flops"]) for row in rows[:-1]) == int(rows[-1]["flops"])
+    assert sum(int(row["mac"]) for row in rows[:-1]) == int(rows[-1]["mac"])
+    table = render(shufflenet, "table", RowSelection(depth=1))
+    assert "(ShuffleNetV2.forward)" in table
 
 
 def test_same_model_twice_gives_identical_output() -> None:

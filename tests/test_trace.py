@@ -172,7 +172,8 @@ def test_keyword_and_nested_dict_inputs() -> None:
     assert [i.name for i in graph.inputs] == [
         "args[0]", "kwargs['extras']['gain']", "kwargs['extras']['nested']['bias']"]
     assert graph.device == "meta"
-    assert costlens.trace_model(Keyed(), {"x": torch.randn(2, 4), "extras": inputs.kwargs["extras"]})
+    keyword_only = {"x": torch.randn(2, 4), "extras": inputs.kwargs["extras"]}
+    assert costlens.trace_model(Keyed(), keyword_only).inputs[0].name == "kwargs['x']"
 
 
 class DataDependent(nn.Module):
@@ -213,11 +214,133 @@ def test_shape_mismatch_names_module_op_and_shapes() -> None:
     assert "2x5x8x8" in message and "\n" not in message
 
 
-def test_unknown_op_is_decomposed_when_torch_can() -> None:
+def test_unknown_op_is_one_node_with_its_decomposition_as_parts() -> None:
     graph = trace(nn.Hardswish(), (torch.randn(2, 4),),
                   is_known=lambda op, tags: op != "aten.hardswish.default")
-    ops = [node.op for node in graph]
-    assert "aten.hardswish.default" not in ops and "aten.clamp.default" in ops
+    (node,) = graph.nodes
+    assert node.op == "aten.hardswish.default"
+    assert "aten.clamp.default" in [part.op for part in node.parts]
+    op = costlens.analyze_graph(graph).ops[0]
+    assert op.flops == sum(costlens.costs.cost_of(part).flops for part in node.parts)
+    assert op.mac == 2 * 8  # one fused kernel: its own input and output
+
+
+class RotaryCache(nn.Module):
+    """Caches a tensor it builds on the CPU, then fails on the meta device: the retry on real
+    tensors must start from the model as it was, not with a meta cache left behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.cache = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cache is None:
+            self.cache = torch.ones(x.shape[-1])
+        return self.proj(x) * torch.arange(x.shape[-1], device="cpu") * self.cache
+
+
+def test_real_retry_starts_from_the_untouched_model() -> None:
+    model = RotaryCache()
+    analysis = costlens.analyze(model, torch.randn(4, 8))
+    assert analysis.graph.device == "cpu" and "meta" in analysis.graph.notes[0]
+    assert model.cache is None
+
+
+class WritesItsInputsAndWeights(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4, max_norm=0.1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, ids: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(x)
+        if x.sum().item() >= 0:
+            return self.embed(ids) + x
+        return x
+
+
+def test_real_run_works_on_copies_of_weights_and_inputs() -> None:
+    model = WritesItsInputsAndWeights()
+    weights = model.embed.weight.detach().clone()
+    ids, x = torch.arange(4), torch.randn(4, 4) - 10
+    x_before = x.clone()
+    analysis = costlens.analyze(model, (ids, x))
+    assert analysis.graph.device == "cpu"
+    assert torch.equal(model.embed.weight, weights) and torch.equal(x, x_before)
+
+
+def test_containers_a_forward_changes_are_restored() -> None:
+    class Registers(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+            self.history: list = []
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.proj(x)
+            self.register_buffer("last", y)
+            self.history.append(y)
+            return y
+
+    model = Registers()
+    costlens.analyze(model, torch.randn(2, 4))
+    assert dict(model.named_buffers()) == {} and model.history == []
+
+
+def test_scripted_submodules_and_lazy_modules() -> None:
+    scripted = nn.Sequential(nn.Linear(4, 4), torch.jit.script(nn.Linear(4, 4)))
+    analysis = costlens.analyze(scripted, torch.randn(2, 4))
+    assert analysis.totals.flops == 2 * 2 * 4 * 4
+    assert all(len(m._forward_pre_hooks) == 0 for m in scripted.modules()
+               if not isinstance(m, torch.jit.ScriptModule))
+    with pytest.raises(CostlensError, match="uninitialized lazy parameter"):
+        costlens.analyze(nn.LazyLinear(4), torch.randn(2, 4))
+
+
+FORWARD_DEVICES: list[str] = []
+
+
+class Recording(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        FORWARD_DEVICES.append(x.device.type)
+        return self.proj(x)
+
+
+def test_a_plain_model_error_is_reported_without_a_real_run() -> None:
+    FORWARD_DEVICES.clear()
+    with pytest.raises(CostlensError, match="proj at aten.addmm.default with inputs 4, 2x5, 4x4"):
+        costlens.analyze(Recording(), torch.randn(2, 5))
+    assert FORWARD_DEVICES == ["meta"]
+
+
+def test_random_numbers_drawn_on_the_cpu_leave_the_global_rng_alone() -> None:
+    class Noisy(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + torch.rand((), device="cpu")
+
+    inputs = torch.randn(3)
+    before = torch.random.get_rng_state()
+    costlens.analyze(Noisy(), inputs)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_in_place_writes_through_a_view_are_data_edges() -> None:
+    def chain(x: torch.Tensor) -> torch.Tensor:
+        y = x * 2
+        y.view(-1).add_(1)
+        return torch.relu(y)
+
+    from conftest import Lambda
+    analysis = costlens.analyze(Lambda(chain), torch.randn(4, 4))
+    nodes = analysis.graph.nodes
+    relu = next(n for n in nodes if n.op == "aten.relu.default")
+    assert nodes[relu.inputs[0].producer].op == "aten.add_.Tensor"
+    assert analysis.layer("").block.branches == 1
 
 
 def test_op_with_no_formula_is_listed_with_its_modules_never_zero() -> None:

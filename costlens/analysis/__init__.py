@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Sequence
 
-from ..costs import Category, OpCost, cost_of
-from ..graph import OpGraph
+from ..costs import Category, OpCost, cost_of, is_kernel
+from ..graph import OpGraph, module_ancestors, module_depth
 from .blocks import block_figures, call_figures, kernel_sources
 from .result import (Analysis, BlockFigures, CategoryTotals, LayerRecord, OpRecord, Totals,
                      UnsupportedOp)
@@ -42,27 +42,27 @@ def _op_record(graph: OpGraph, index: int, cost: OpCost | None) -> OpRecord:
 def _layers(graph: OpGraph, costs: Sequence[OpCost | None]) -> tuple[LayerRecord, ...]:
     """Every module that ran, in execution order, with its descendants' ops included.
 
-    A module is credited with an op when one of its calls encloses the op, or when it is a
-    hierarchical ancestor of such a module: a ModuleList is never called itself, yet the layers
-    in it are its cost. A module re-entered recursively counts each op once.
+    An op belongs to the module whose call it ran in and to that module's ancestors by path, so
+    the rows of one depth never count an op twice, a shared module's ops land in its own row,
+    and a ModuleList (never called itself) still sums up the layers in it. Block figures are
+    per call, over every op that ran while the call was on the stack.
     """
-    credited = _credited_paths(graph)
-    call_members: list[list[int]] = [[] for _ in graph.calls]
     module_members: dict[str, list[int]] = {}
-    for paths in credited:  # calls are numbered in execution order
-        for path in paths:
+    for call in graph.calls:  # calls are numbered in execution order
+        for path in module_ancestors(call.module):
             module_members.setdefault(path, [])
+    call_members: list[list[int]] = [[] for _ in graph.calls]
     for node in graph.nodes:
         for call in graph.call_chain(node.call):
             call_members[call.index].append(node.index)
-        for path in credited[node.call]:
+        for path in module_ancestors(graph.module_of(node)):
             module_members[path].append(node.index)
     sources = kernel_sources(graph, costs)
     has_inputs = [bool(node.inputs) for node in graph.nodes]
     calls_of: dict[str, list[int]] = defaultdict(list)
     for call in graph.calls:
         calls_of[call.module].append(call.index)
-    params = _subtree_params(graph)
+    params = graph.subtree_params()
     types = {module.path: module.type for module in graph.modules}
     layers = []
     for name, members in module_members.items():
@@ -73,38 +73,13 @@ def _layers(graph: OpGraph, costs: Sequence[OpCost | None]) -> tuple[LayerRecord
         member_costs = [costs[i] for i in members]
         flops, mac, mac_bytes = _sum_costs(member_costs)
         layers.append(LayerRecord(
-            name=name, type=types[name], depth=0 if name == "" else name.count(".") + 1,
-            calls=len(calls), params=params[name], flops=flops, mac=mac, mac_bytes=mac_bytes,
+            name=name, type=types[name], depth=module_depth(name), calls=len(calls),
+            params=params[name], flops=flops, mac=mac, mac_bytes=mac_bytes,
             parallelism=_mean_parallelism(member_costs),
             block=block_figures(per_call, members, costs),
             source=graph.calls[calls[0]].source if calls else None,
         ))
     return tuple(layers)
-
-
-def _credited_paths(graph: OpGraph) -> list[tuple[str, ...]]:
-    """For each call, the modules credited with its ops: the modules of the enclosing calls and
-    their hierarchical ancestors, outermost first."""
-    credited: list[tuple[str, ...]] = []
-    for call in graph.calls:
-        paths = dict.fromkeys(credited[call.parent]) if call.parent is not None else {}
-        parts = call.module.split(".") if call.module else []
-        for depth in range(len(parts) + 1):
-            paths.setdefault(".".join(parts[:depth]), None)
-        credited.append(tuple(paths))
-    return credited
-
-
-def _subtree_params(graph: OpGraph) -> dict[str, int]:
-    """Parameters of each module and its descendants, a shared weight once per subtree."""
-    totals: dict[str, int] = defaultdict(int)
-    for module in graph.modules:
-        path = module.path
-        totals[""] += module.params
-        parts = path.split(".") if path else []
-        for depth in range(1, len(parts) + 1):
-            totals[".".join(parts[:depth])] += module.params
-    return totals
 
 
 def _mean_parallelism(costs: Sequence[OpCost | None]) -> int:
@@ -125,7 +100,7 @@ def _sum_costs(costs: Iterable[OpCost | None]) -> tuple[int, int, int]:
 
 def _totals(graph: OpGraph, costs: Sequence[OpCost | None]) -> Totals:
     flops, mac, mac_bytes = _sum_costs(costs)
-    kernels = sum(1 for cost in costs if cost is None or cost.kernel)
+    kernels = sum(1 for cost in costs if is_kernel(cost))
     by_category = []
     for category in Category:
         members = [cost for cost in costs if cost is not None and cost.category is category]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from ..costs import Category, OpCost
+from ..costs import Category, OpCost, is_kernel
 from ..graph import OpGraph
 from .result import BlockFigures
 
@@ -26,7 +26,7 @@ def kernel_sources(graph: OpGraph, costs: Sequence[OpCost | None]) -> list[tuple
             producer = item.producer
             if producer is None:
                 continue
-            if _is_kernel(costs[producer]):
+            if is_kernel(costs[producer]):
                 found.add(producer)
             else:
                 found.update(sources[producer])
@@ -38,7 +38,7 @@ def call_figures(members: Sequence[int], costs: Sequence[OpCost | None],
                  sources: Sequence[tuple[int, ...]], has_inputs: Sequence[bool]
                  ) -> tuple[int, int, int]:
     """(fragments, branches, kernels) of one call, from the ops that ran inside it."""
-    kernels = [index for index in members if _is_kernel(costs[index])]
+    kernels = [index for index in members if is_kernel(costs[index])]
     inside = set(kernels)
     fragments = sum(1 for index in kernels
                     if costs[index] is not None and costs[index].category in _FRAGMENT_CATEGORIES)
@@ -68,8 +68,3 @@ def block_figures(per_call: Sequence[tuple[int, int, int]], members: Sequence[in
             movement += cost.mac
     return BlockFigures(fragments, branches, kernels, elementwise / mac if mac else 0.0,
                         movement / mac if mac else 0.0)
-
-
-def _is_kernel(cost: OpCost | None) -> bool:
-    """An op with no formula still ran something: count it as a kernel."""
-    return cost is None or cost.kernel

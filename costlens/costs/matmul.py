@@ -36,3 +36,9 @@ def _left(node: OpNode) -> TensorMeta:
         if tensor is not None:
             return tensor
     raise ValueError(f"{node.op}: no left operand among {_LEFT_OPERANDS}")
+
+
+@formula("aten._cdist_forward")
+def pairwise_distance(node: OpNode) -> OpCost:
+    """||x1_i - x2_j||_p for every pair: a subtraction and a multiply-add per coordinate."""
+    return measured(node, 2 * node.outputs[0].numel * node.arg("x1").shape[-1], Category.MATMUL)

@@ -8,8 +8,8 @@ adds its multiply-adds: 2 per output element for linear, 4 bilinear, 8 trilinear
 """
 from __future__ import annotations
 
-from ..graph import OpNode
-from .registry import VIEW_COST, Category, OpCost, first_input, formula, measured
+from ..graph import OpNode, TensorMeta
+from .registry import VIEW_COST, Category, OpCost, first_input, formula, measured, product
 
 
 @formula("aten._unsafe_view", "aten.unsafe_split", "aten.unsafe_split_with_sizes",
@@ -43,12 +43,59 @@ def copy_into(node: OpNode) -> OpCost:
     return measured(node, 0, Category.MOVEMENT, reads=[node.arg("src")])
 
 
+@formula("aten.scatter_", "aten.scatter_add_", "aten.scatter_reduce_", "aten.index_put_",
+         "aten.index_add_", "aten.index_copy_", "aten.index_fill_", "aten.masked_scatter_",
+         "aten._index_put_impl_")
+def scatter_into(node: OpNode) -> OpCost:
+    """An in-place scatter (a KV-cache write, `x[idx] = v`) touches only the positions it
+    writes: it reads the indices and the values, writes that many elements, and an
+    accumulating one (add, reduce, accumulate=True) reads them first and adds once each."""
+    destination = first_input(node)
+    sources = [item.tensor for item in node.inputs if item.arg != "self"]
+    written = TensorMeta((_written_elements(node, destination),), (1,), destination.dtype,
+                         destination.itemsize)
+    accumulates = "add" in node.packet or "reduce" in node.packet or bool(node.attr("accumulate"))
+    reads = [*sources, written] if accumulates else sources
+    flops = written.numel if accumulates else 0
+    return measured(node, flops, Category.MOVEMENT, reads=reads, writes=[written])
+
+
+def _written_elements(node: OpNode, destination: TensorMeta) -> int:
+    """Positions a scatter writes: as many as its values when they are a full tensor, else the
+    indexed positions times the dimensions the index leaves whole."""
+    for name in ("src", "source", "values"):
+        values = node.arg(name)
+        if values is not None and values.numel > 1:
+            return values.numel
+    indices = [item.tensor for item in node.inputs if item.arg.startswith("indices[")]
+    if indices:
+        whole = destination.shape[len(indices):]
+        return max(index.numel for index in indices) * product(whole)
+    index = node.arg("index") or node.arg("mask")
+    if index is None:
+        return destination.numel
+    if node.packet.startswith("aten.index_"):  # index along `dim`: whole slices
+        dim = int(node.attr("dim", 0)) % len(destination.shape)
+        return index.numel * destination.numel // max(destination.shape[dim], 1)
+    return index.numel
+
+
 @formula("aten.fill", "aten.zero", "aten.zeros", "aten.ones", "aten.full", "aten.zeros_like",
          "aten.ones_like", "aten.full_like", "aten.new_zeros", "aten.new_ones", "aten.new_full",
          "aten.arange", "aten.linspace", "aten.logspace", "aten.scalar_tensor", "aten.eye")
 def fill(node: OpNode) -> OpCost:
     """Writes its output; reads nothing (a like-op reads only its argument's shape)."""
     return measured(node, 0, Category.MOVEMENT, reads=[])
+
+
+@formula("aten._embedding_bag", "aten._embedding_bag_forward_only")
+def embedding_bag(node: OpNode) -> OpCost:
+    """Gathers one row per index and reduces them into bags: one op per gathered element."""
+    weight, indices = node.arg("weight"), node.arg("indices")
+    rows = TensorMeta((indices.numel, weight.shape[-1]), (weight.shape[-1], 1), weight.dtype,
+                      weight.itemsize)
+    reads = [item.tensor for item in node.inputs if item.arg != "weight"] + [rows]
+    return measured(node, rows.numel, Category.REDUCTION, reads=reads, writes=node.outputs[:1])
 
 
 @formula("aten.embedding", "aten.index", "aten.index_select", "aten.gather", "aten.take",

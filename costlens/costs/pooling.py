@@ -1,8 +1,7 @@
 """Max and average pooling, fixed-window and adaptive, 1d to 3d.
 
-One op (a compare or an add) per window element per output point. An adaptive pool's windows
-tile its input, so it costs one op per input element. A max pool that also returns indices
-writes them too (MAC).
+One op (a compare or an add) per window element per output point, padding taps included, as
+the kernels visit them. A max pool that also returns indices writes them too (MAC).
 """
 from __future__ import annotations
 
@@ -26,7 +25,15 @@ def window_pool(node: OpNode) -> OpCost:
 @formula("aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d", "aten.adaptive_avg_pool1d",
          "aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d")
 def adaptive_pool(node: OpNode) -> OpCost:
-    return measured(node, first_input(node).numel, Category.POOLING)
+    """Output i of a dimension of size I pooled to O averages inputs floor(i*I/O) up to
+    ceil((i+1)*I/O): windows that tile the input when O divides I, overlap otherwise."""
+    source, out = first_input(node), node.outputs[0]
+    spatial = len(out.shape) - 2 if len(out.shape) > 2 else len(out.shape) - 1
+    taps = 1
+    for size, pooled in zip(source.shape[-spatial:], out.shape[-spatial:]):
+        taps *= sum(-(-(i + 1) * size // pooled) - i * size // pooled for i in range(pooled))
+    planes = out.numel // product(out.shape[-spatial:])
+    return measured(node, planes * taps, Category.POOLING)
 
 
 def _window(node: OpNode, spatial_dims: int) -> tuple[int, ...]:

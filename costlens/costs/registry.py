@@ -37,7 +37,8 @@ class OpCost:
     flops: multiply-adds, one per fused multiply-add, one per other arithmetic op per element.
     mac: memory access cost, elements read plus written (cache assumed to hold everything).
     mac_bytes: the same in bytes, each tensor at its own dtype's size.
-    parallelism: independent work items the op exposes: its output elements.
+    parallelism: independent work items the op exposes: the elements of its (first) output;
+    side outputs such as pooling indices or normalization statistics add no parallel work.
     """
 
     flops: int
@@ -97,8 +98,29 @@ def is_known(op: str, tags: tuple[str, ...]) -> bool:
 
 def cost_of(node: OpNode) -> OpCost | None:
     """The node's cost, or None when no formula covers its op."""
+    if node.parts:
+        return _decomposed_cost(node)
     function = lookup(node.op, node.tags, node.view)
     return None if function is None else function(node)
+
+
+def _decomposed_cost(node: OpNode) -> OpCost | None:
+    """An op costed through torch's decomposition of it: the arithmetic of its parts, but the
+    memory traffic and the single launch of the op itself, which a backend runs as one kernel.
+    None when a part has no formula either."""
+    parts = [cost_of(part) for part in node.parts]
+    if any(part is None for part in parts):
+        return None
+    known = [part for part in parts if part is not None]
+    dominant = max(known, key=lambda part: (part.flops, part.mac), default=None)
+    category = Category.ELEMENTWISE if dominant is None or not dominant.kernel \
+        else dominant.category
+    return measured(node, sum(part.flops for part in known), category)
+
+
+def is_kernel(cost: OpCost | None) -> bool:
+    """Whether an op launches a kernel; one with no formula still ran something, so it does."""
+    return cost is None or cost.kernel
 
 
 def _view_formula(_node: OpNode) -> OpCost:
@@ -113,14 +135,15 @@ def measured(node: OpNode, flops: int, category: Category, *,
     A broadcast input counts its distinct elements only; formulas that read part of an input
     (a gather) or write part of one (a copy into a slice) pass their own `reads` / `writes`.
     """
-    reads = [item.tensor for item in node.inputs] if reads is None else list(reads)
+    if reads is None:  # an out= buffer is written, not read
+        reads = [item.tensor for item in node.inputs if not item.arg.startswith("out")]
     writes = list(node.outputs) if writes is None else list(writes)
     mac = mac_bytes = 0
     for tensor in (*reads, *writes):
         elements = tensor.footprint
         mac += elements
         mac_bytes += elements * tensor.itemsize
-    parallelism = sum(tensor.numel for tensor in node.outputs)
+    parallelism = node.outputs[0].numel if node.outputs else 0
     return OpCost(int(flops), mac, mac_bytes, parallelism, category)
 
 

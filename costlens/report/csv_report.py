@@ -1,30 +1,27 @@
-"""Per-layer figures as CSV, raw integers, for spreadsheets and scripts; the last row is the
-whole model."""
+"""Per-layer figures as CSV, raw numbers, for spreadsheets and scripts: the same rows as the
+table, the last one the whole model; an empty cell where a figure does not apply."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
-from ..analysis import Analysis, LayerRecord
-from .rows import RowSelection, selected_layers
+from ..analysis import Analysis
+from .rows import Row, RowSelection, selected_rows, total_row
 
-COLUMNS = ("name", "type", "depth", "calls", "params", "flops", "mac", "mac_bytes", "intensity",
-           "parallelism", "fragments", "branches", "kernels", "elementwise_mac_share",
-           "movement_mac_share")
+COLUMNS = tuple(field.name for field in dataclasses.fields(Row))
 
 
 def render_csv(analysis: Analysis, selection: RowSelection) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for layer in selected_layers(analysis, selection):
-        writer.writerow(_values(layer))
-    writer.writerow(_values(analysis.layer(""), name="total"))
+    for row in [*selected_rows(analysis, selection), total_row(analysis)]:
+        writer.writerow(["" if value is None else _plain(value)
+                         for value in dataclasses.astuple(row)])
     return buffer.getvalue()
 
 
-def _values(layer: LayerRecord, name: str | None = None) -> list[object]:
-    record = layer.to_dict()
-    if name is not None:
-        record["name"] = name
-    return [record[column] for column in COLUMNS]
+def _plain(value: object) -> object:
+    """Shares and intensities at six significant digits, like the JSON."""
+    return float(f"{value:.6g}") if isinstance(value, float) else value

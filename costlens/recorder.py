@@ -1,0 +1,342 @@
+"""What the tracer listens with: a dispatch mode that records every aten op, a function mode that
+keeps fused functions whole, and forward hooks that say which module call an op ran in.
+
+Only trace.py uses this; it is split off so that the orchestration (meta run, real fallback,
+restoring the model) reads apart from the per-op bookkeeping.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+import torch._decomp
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.weak import WeakIdKeyDictionary
+
+from .graph import ModuleCall, OpInput, OpNode, TensorMeta
+from .locations import user_location
+
+KnownOp = Callable[[str, tuple[str, ...]], bool]
+
+_aten = torch.ops.aten
+
+# Queries of tensor metadata: no kernel runs, nothing to count.
+_METADATA_OPS = frozenset({
+    _aten.sym_size.default, _aten.sym_size.int, _aten.sym_stride.default, _aten.sym_stride.int,
+    _aten.sym_numel.default, _aten.sym_storage_offset.default, _aten.size.default,
+    _aten.size.int, _aten.stride.default, _aten.stride.int, _aten.numel.default,
+    _aten.dim.default, _aten.storage_offset.default, _aten.is_contiguous.default,
+    _aten.is_contiguous.memory_format, _aten.is_strides_like_format.default,
+    _aten.is_non_overlapping_and_dense.default, torch.ops.prim.device.default,
+    torch.ops.prim.layout.default,
+})
+
+# Composite functions that real devices run as one fused kernel but the meta device decomposes
+# into their math (for attention: the full score matrix), by their name in torch.nn.functional.
+# They are recorded whole, under the aten op of the same signature, so their cost is the fused
+# kernel's.
+_FUSED_FUNCTIONS: dict[str, Any] = {"scaled_dot_product_attention":
+                                    _aten.scaled_dot_product_attention.default}
+if hasattr(F, "rms_norm") and hasattr(_aten, "rms_norm"):
+    _FUSED_FUNCTIONS["rms_norm"] = _aten.rms_norm.default
+_FUSED_BY_FUNCTION = {getattr(F, name): op for name, op in _FUSED_FUNCTIONS.items()}
+
+# Ops that only run on real values: meeting one on the meta device means rerunning for real.
+_VALUE_OPS = frozenset({"aten._local_scalar_dense.default", "aten.item.default",
+                        "aten.is_nonzero.default", "aten.equal.default"})
+
+
+class NeedsRealTensors(BaseException):
+    """Raised inside the model when the meta device cannot go on.
+
+    A BaseException, so that a model's own `except Exception` cannot swallow it and carry on
+    with a wrong graph.
+    """
+
+    def __init__(self, op: str) -> None:
+        super().__init__(op)
+        self.op = op
+
+
+@dataclass(frozen=True)
+class OpFailure:
+    """The op that raised, kept to name it in the error message."""
+
+    op: str
+    module: str
+    shapes: tuple[tuple[int, ...], ...]
+
+
+class ModuleCalls:
+    """Module nesting, from forward pre/post hooks: which module call each op runs in."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names
+        self.calls: list[ModuleCall] = []
+        self.stack: list[int] = []
+
+    def install(self, model: nn.Module, handles: list[Any]) -> None:
+        """Hook every module; `handles` collects what to remove, even if a registration fails.
+        TorchScript modules take no hooks: their ops count toward the enclosing module."""
+        for module in model.modules():
+            if isinstance(module, torch.jit.ScriptModule):
+                continue
+            handles.append(module.register_forward_pre_hook(self._enter, prepend=True))
+            handles.append(module.register_forward_hook(self._leave, always_call=True))
+
+    def _enter(self, module: nn.Module, _args: Any) -> None:
+        index = len(self.calls)
+        parent = self.stack[-1] if self.stack else None
+        self.calls.append(ModuleCall(index, self.names[id(module)], parent, user_location()))
+        self.stack.append(index)
+
+    def _leave(self, _module: nn.Module, _args: Any, _output: Any) -> None:
+        self.stack.pop()
+
+    @property
+    def current(self) -> int | None:
+        return self.stack[-1] if self.stack else None
+
+    def module_path(self) -> str:
+        return self.calls[self.stack[-1]].module if self.stack else ""
+
+
+class Recorder(TorchDispatchMode):
+    """Records each aten op with its arguments, output metadata and data edges.
+
+    Data edges follow tensors: an input's producer is the op that last wrote it, directly or, for
+    an in-place write through a view, into the same base tensor. An op with no cost formula that
+    torch can decompose is recorded once, with the ops of its decomposition as its `parts`.
+    """
+
+    def __init__(self, calls: ModuleCalls, is_known: KnownOp | None, *, on_meta: bool) -> None:
+        super().__init__()
+        self.calls = calls
+        self.is_known = is_known
+        self.on_meta = on_meta
+        self.nodes: list[OpNode] = []
+        self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.base_writers: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.origins: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.parts: list[list[OpNode]] = []
+        self.quiet = False
+        self.failure: OpFailure | None = None
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        if self.quiet or func in _METADATA_OPS or not isinstance(func, torch._ops.OpOverload):
+            return func(*args, **kwargs)
+        if _is_composite(func):  # reached us undecomposed (from a decomposition): split it
+            with self:
+                return func.decompose(*args, **kwargs)
+        name = _op_name(func)
+        tags = _op_tags(func)
+        decomposition = None
+        if self.is_known is not None and not func.is_view and not self.is_known(name, tags):
+            decomposition = torch._decomp.decomposition_table.get(func)
+        if decomposition is None:
+            out = self._run(func, name, tags, args, kwargs)
+            self.record(name, func._schema, tags, func.is_view, args, kwargs, out)
+            return out
+        self.parts.append([])
+        try:
+            with self:
+                out = decomposition(*args, **kwargs)
+        finally:
+            parts = self.parts.pop()
+        self.record(name, func._schema, tags, False, args, kwargs, out, parts=tuple(parts))
+        return out
+
+    def _run(self, func: Any, name: str, tags: tuple[str, ...], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        if self.on_meta and name in _VALUE_OPS:
+            raise NeedsRealTensors(name)
+        try:
+            return func(*args, **kwargs)
+        except Exception as error:
+            if self.on_meta and (isinstance(error, NotImplementedError)
+                                 or "data_dependent_output" in tags
+                                 or "dynamic_output_shape" in tags):
+                raise NeedsRealTensors(name) from error
+            shapes = tuple(tuple(t.shape) for t in tensors_in((args, kwargs)))
+            self.failure = OpFailure(name, self.calls.module_path(), shapes)
+            raise
+
+    def run_fused(self, func: Callable[..., Any], op: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a fused function without recording its parts, then record it as one op."""
+        if self.quiet:
+            return func(*args, **kwargs)
+        self.quiet = True
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.quiet = False
+        self.record(_op_name(op), op._schema, _op_tags(op), False, args, kwargs, out)
+        return out
+
+    def record(self, name: str, schema: Any, tags: tuple[str, ...], view: bool,
+               args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+               parts: tuple[OpNode, ...] = ()) -> None:
+        call = self.calls.current
+        if call is None:
+            return
+        inputs: list[OpInput] = []
+        attrs: list[tuple[str, Any]] = []
+        written: list[Tensor] = []
+        writes = _written_arguments(name, schema)
+        for argument, value in _bind(schema, args, kwargs):
+            if isinstance(value, Tensor):
+                inputs.append(self._input(argument, value))
+                if argument in writes:
+                    written.append(value)
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+                inputs.extend(self._input(f"{argument}[{i}]", v)
+                              for i, v in enumerate(value) if isinstance(v, Tensor))
+            else:
+                attrs.append((argument, _attr(value)))
+        outputs = tensors_in(out)
+        sink = self.parts[-1] if self.parts else self.nodes
+        node = OpNode(index=len(sink), op=name, inputs=tuple(inputs),
+                      outputs=tuple(map(meta_of, outputs)), attrs=tuple(attrs), tags=tags,
+                      call=call, view=view, source=user_location(), parts=parts)
+        sink.append(node)
+        if self.parts:  # an op inside a decomposition: its tensors stay inside it
+            return
+        for tensor in outputs:
+            self.producers[tensor] = node.index
+        for tensor in written:
+            self.base_writers[_base_of(tensor)] = node.index
+
+    def _input(self, arg: str, tensor: Tensor) -> OpInput:
+        producer = self.producers.get(tensor)
+        writer = self.base_writers.get(_base_of(tensor))
+        if writer is not None and (producer is None or writer > producer):
+            producer = writer
+        origin = None if producer is not None else self.origins.get(tensor)
+        return OpInput(arg, meta_of(tensor), producer, origin)
+
+
+class FusedFunctions(TorchFunctionMode):
+    """Records calls of the `_FUSED_FUNCTIONS` as single ops.
+
+    A function mode sees the calls user code makes. It does not see calls made inside torch's
+    own Python functions (nn.MultiheadAttention's `F.multi_head_attention_forward` calls
+    `scaled_dot_product_attention`), because torch turns a mode off while its handler runs; those
+    look the function up by name in torch.nn.functional, so for the trace the name is bound to
+    a recording wrapper too. A recorder already inside a fused call runs nested calls as is.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.originals: dict[str, Callable[..., Any]] = {}
+
+    def __enter__(self) -> FusedFunctions:
+        for name, op in _FUSED_FUNCTIONS.items():
+            original = getattr(F, name)
+            self.originals[name] = original
+            setattr(F, name, functools.partial(self.recorder.run_fused, original, op))
+        return super().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        super().__exit__(*exc_info)
+        for name, original in self.originals.items():
+            setattr(F, name, original)
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        op = _FUSED_BY_FUNCTION.get(func)
+        if op is None or self.recorder.quiet:
+            return func(*args, **kwargs)
+        return self.recorder.run_fused(func, op, *args, **kwargs)
+
+
+def tensors_in(tree: Any) -> list[Tensor]:
+    leaves, _ = tree_flatten(tree)
+    return [leaf for leaf in leaves if isinstance(leaf, Tensor)]
+
+
+def meta_of(tensor: Tensor) -> TensorMeta:
+    shape = tuple(int(size) for size in tensor.shape)
+    try:
+        stride = tuple(int(step) for step in tensor.stride())
+    except RuntimeError:  # sparse and other layouts without strides: describe them as dense
+        stride = _contiguous_strides(shape)
+    return TensorMeta(shape, stride, _dtype_name(tensor.dtype), tensor.dtype.itemsize)
+
+
+def _base_of(tensor: Tensor) -> Tensor:
+    return tensor._base if tensor._base is not None else tensor
+
+
+def _bind(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Each schema argument with its value, defaults filled in, positional and keyword alike."""
+    for position, argument in enumerate(schema.arguments):
+        if position < len(args):
+            yield argument.name, args[position]
+        elif argument.name in kwargs:
+            yield argument.name, kwargs[argument.name]
+        elif argument.has_default_value():
+            yield argument.name, argument.default_value
+
+
+def _attr(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_attr(item) for item in value)
+    if isinstance(value, torch.dtype):
+        return _dtype_name(value)
+    return str(value)
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@functools.lru_cache(maxsize=None)
+def _op_name(func: Any) -> str:
+    """`aten.convolution.default`: namespace, op and overload, as torch prints it."""
+    return str(func)
+
+
+@functools.lru_cache(maxsize=None)
+def _op_tags(func: Any) -> tuple[str, ...]:
+    return tuple(sorted(tag.name for tag in func.tags))
+
+
+@functools.lru_cache(maxsize=None)
+def _is_composite(func: Any) -> bool:
+    """An op whose kernel is written in other aten ops (`aten.to`, `aten.linear`); what it costs
+    is what those ops cost."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(
+        func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+
+
+_WRITTEN_ARGUMENTS: dict[str, frozenset[str]] = {}
+
+
+def _written_arguments(name: str, schema: Any) -> frozenset[str]:
+    """Arguments an op writes in place (`self` of `add_`, `out` of an out= variant), by op."""
+    written = _WRITTEN_ARGUMENTS.get(name)
+    if written is None:
+        written = frozenset(argument.name for argument in schema.arguments
+                            if argument.alias_info is not None and argument.alias_info.is_write)
+        _WRITTEN_ARGUMENTS[name] = written
+    return written
