@@ -19,6 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
+from .fast_meta import FAST_META
 from .graph import ModuleCall, OpInput, OpNode, TensorMeta
 from .locations import user_location
 
@@ -159,6 +160,10 @@ class Recorder(TorchDispatchMode):
         if self.on_meta and name in _VALUE_OPS:
             raise NeedsRealTensors(name)
         try:
+            if self.on_meta and func in FAST_META:
+                out = FAST_META[func](args, kwargs)
+                if out is not None:
+                    return out
             return func(*args, **kwargs)
         except Exception as error:
             if self.on_meta and (isinstance(error, NotImplementedError)
