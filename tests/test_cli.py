@@ -36,7 +36,7 @@ def test_output_file(tmp_path: Path) -> None:
     assert target.read_text().splitlines()[0].startswith("name,type,depth")
 
 
-def _broken_model(tmp_path: Path, body: str) -> str:
+def _model_file(tmp_path: Path, body: str) -> str:
     path = tmp_path / "cli_model.py"
     path.write_text("import torch\nfrom torch import nn\n\n" + body)
     return str(path)
@@ -44,7 +44,7 @@ def _broken_model(tmp_path: Path, body: str) -> str:
 
 def test_strict_fails_on_an_unsupported_op(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    path = _broken_model(tmp_path, (
+    path = _model_file(tmp_path, (
         "class Spectral(nn.Module):\n"
         "    def forward(self, x):\n"
         "        return torch.fft.rfft(x).abs()\n\n"
@@ -86,7 +86,7 @@ def _exit_code(arguments: list[str]) -> int:
 
 def test_a_model_without_inputs_asks_for_input(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    path = _broken_model(tmp_path, "def build():\n    return nn.Linear(4, 4)\n")
+    path = _model_file(tmp_path, "def build():\n    return nn.Linear(4, 4)\n")
     assert main(["report", f"{path}:build"]) == 2
     assert "needs input: pass --input SHAPE" in capsys.readouterr().err
     assert main(["report", f"{path}:build", "--input", "2x4"]) == 0
@@ -115,7 +115,7 @@ def test_python_dash_m_and_the_console_script() -> None:
 
 def test_keyword_inputs_come_from_the_factory(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    path = _broken_model(tmp_path, (
+    path = _model_file(tmp_path, (
         "class Masked(nn.Module):\n"
         "    def forward(self, x, *, mask):\n"
         "        return x * mask\n\n"
