@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 from ..costs import Category, OpCost, cost_of, is_kernel
 from ..graph import OpGraph, module_ancestors, module_depth
-from .blocks import block_figures, call_figures, kernel_sources
+from .blocks import block_figures, call_figures, compute_sources
 from .result import (Analysis, BlockFigures, CategoryTotals, LayerRecord, OpRecord, Totals,
                      UnsupportedOp)
 
@@ -57,8 +57,7 @@ def _layers(graph: OpGraph, costs: Sequence[OpCost | None]) -> tuple[LayerRecord
             call_members[call.index].append(node.index)
         for path in module_ancestors(graph.module_of(node)):
             module_members[path].append(node.index)
-    sources = kernel_sources(graph, costs)
-    has_inputs = [bool(node.inputs) for node in graph.nodes]
+    sources = compute_sources(graph, costs)
     calls_of: dict[str, list[int]] = defaultdict(list)
     for call in graph.calls:
         calls_of[call.module].append(call.index)
@@ -69,7 +68,7 @@ def _layers(graph: OpGraph, costs: Sequence[OpCost | None]) -> tuple[LayerRecord
         calls = calls_of.get(name, [])
         # A container that is never called is one block made of everything inside it.
         blocks = [call_members[c] for c in calls] if calls else [members]
-        per_call = [call_figures(block, costs, sources, has_inputs) for block in blocks]
+        per_call = [call_figures(block, costs, sources) for block in blocks]
         member_costs = [costs[i] for i in members]
         flops, mac, mac_bytes = _sum_costs(member_costs)
         layers.append(LayerRecord(

@@ -13,12 +13,14 @@ from ..graph import OpGraph
 from .result import BlockFigures
 
 _FRAGMENT_CATEGORIES = frozenset({Category.CONV, Category.POOLING})
+_COMPUTE_CATEGORIES = _FRAGMENT_CATEGORIES | {Category.MATMUL, Category.ATTENTION}
 _ELEMENTWISE_CATEGORIES = frozenset({Category.ELEMENTWISE, Category.NORMALIZATION})
 
 
-def kernel_sources(graph: OpGraph, costs: Sequence[OpCost | None]) -> list[tuple[int, ...]]:
-    """For each op, the kernels its inputs come from, looking through views (a view launches
-    nothing, so an op reading a view depends on whatever kernel wrote the data)."""
+def compute_sources(graph: OpGraph, costs: Sequence[OpCost | None]) -> list[tuple[int, ...]]:
+    """For each op, the nearest compute ops (conv, pooling, matmul, attention) its inputs come
+    from, looking through everything else: the element-wise ops, views and copies between two
+    convolutions do not make a branch of their own."""
     sources: list[tuple[int, ...]] = []
     for node in graph.nodes:
         found: set[int] = set()
@@ -26,7 +28,7 @@ def kernel_sources(graph: OpGraph, costs: Sequence[OpCost | None]) -> list[tuple
             producer = item.producer
             if producer is None:
                 continue
-            if is_kernel(costs[producer]):
+            if _is_compute(costs[producer]):
                 found.add(producer)
             else:
                 found.update(sources[producer])
@@ -35,20 +37,26 @@ def kernel_sources(graph: OpGraph, costs: Sequence[OpCost | None]) -> list[tuple
 
 
 def call_figures(members: Sequence[int], costs: Sequence[OpCost | None],
-                 sources: Sequence[tuple[int, ...]], has_inputs: Sequence[bool]
-                 ) -> tuple[int, int, int]:
-    """(fragments, branches, kernels) of one call, from the ops that ran inside it."""
-    kernels = [index for index in members if is_kernel(costs[index])]
-    inside = set(kernels)
-    fragments = sum(1 for index in kernels
-                    if costs[index] is not None and costs[index].category in _FRAGMENT_CATEGORIES)
+                 sources: Sequence[tuple[int, ...]]) -> tuple[int, int, int]:
+    """(fragments, branches, kernels) of one call, from the ops that ran inside it.
+
+    Branches: the most compute ops at one depth of the call's DAG of compute ops, i.e. that
+    could run at once; the paper's parallel fragments (Table 3), an Inception block's towers.
+    """
+    compute = [index for index in members if _is_compute(costs[index])]
+    inside = set(compute)
+    fragments = sum(1 for index in compute if costs[index].category in _FRAGMENT_CATEGORIES)
     level: dict[int, int] = {}
     width: Counter[int] = Counter()
-    for index in kernels:  # execution order is a topological order
+    for index in compute:  # execution order is a topological order
         level[index] = 1 + max((level[s] for s in sources[index] if s in inside), default=0)
-        if has_inputs[index]:  # constants and allocations could be hoisted: they are no branch
-            width[level[index]] += 1
-    return fragments, max(width.values(), default=0), len(kernels)
+        width[level[index]] += 1
+    kernels = sum(1 for index in members if is_kernel(costs[index]))
+    return fragments, max(width.values(), default=0), kernels
+
+
+def _is_compute(cost: OpCost | None) -> bool:
+    return cost is not None and cost.category in _COMPUTE_CATEGORIES
 
 
 def block_figures(per_call: Sequence[tuple[int, int, int]], members: Sequence[int],

@@ -60,7 +60,8 @@ class BlockFigures:
     """A module seen as a building block, per call (the largest over its calls).
 
     fragments: conv and pooling ops in the block, the paper's G3 count.
-    branches: most kernels at one depth of the block's op DAG, i.e. that could run at once.
+    branches: most compute ops (conv, pooling, matmul, attention) at one depth of the block's
+    DAG of compute ops, i.e. that could run at once.
     kernels: ops that launch a kernel (everything but views and allocations).
     elementwise_mac_share / movement_mac_share: the share of the block's MAC spent in
     element-wise and normalization ops / in data movement, over all calls.
