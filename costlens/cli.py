@@ -1,23 +1,36 @@
-"""The `costlens` command line.
+"""The `costlens` command line: report, lint, rules.
 
-Exit codes: 0 success; 2 a usage, load or trace error (one line on stderr, the traceback only
-with --debug). Later commands add 1 for lint findings.
+Exit codes: 0 success (lint: nothing at or above --fail-on); 1 lint findings at or above
+--fail-on; 2 a usage, configuration, load or trace error, printed as one line on stderr (the
+traceback only with --debug).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import traceback
+from pathlib import Path
 from typing import NoReturn, Sequence
 
+from tabulate import tabulate
+
 from . import __version__, analyze
+from .baseline import new_findings, read_baseline, write_baseline
+from .config import load_config
 from .errors import CostlensError, first_line
-from .inputs import Inputs, shape_inputs
-from .load import LoadedModel, load, required_inputs
+from .linter import LintSettings, LintTarget, lint_target
+from .load import load, model_inputs
 from .report import FORMATS, SORT_KEYS, RowSelection, render
+from .report.diagnostics import LintRun, render_github, render_json, render_text
+from .report.sarif import render_sarif
+from .rule import Rule, Severity
+from .rulebook import all_rules, check_codes, select_rules
 
 EXIT_OK = 0
+EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+
+LINT_FORMATS = ("text", "json", "sarif", "github")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,16 +43,22 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="costlens", description=(
         "Static cost analysis of PyTorch models: per-layer FLOPs (multiply-adds), memory access "
-        "cost and parallelism, traced on the meta device."))
+        "cost and parallelism, traced on the meta device, and the ShuffleNet V2 efficiency "
+        "guidelines as lint rules."))
     parser.add_argument("--version", action="version", version=f"costlens {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    _add_report(commands)
+    _add_lint(commands)
+    _add_rules(commands)
+    return parser
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report", help="per-layer FLOPs / MAC / parallelism table of a model",
         description="Trace TARGET once and print its cost per layer.")
-    report.add_argument("target", metavar="TARGET",
-                        help="path/to/file.py:factory or package.module:factory, optionally with "
-                             "literal arguments: 'file.py:factory(width=0.5)'")
+    report.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     _add_input_options(report)
     report.add_argument("--depth", type=_non_negative, default=2,
                         help="show modules down to this depth (default 2)")
@@ -53,13 +72,53 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--strict", action="store_true",
                         help="exit 2 if any op has no cost formula")
     report.set_defaults(handler=_report)
-    return parser
+
+
+def _add_lint(commands: argparse._SubParsersAction) -> None:
+    lint = commands.add_parser(
+        "lint", help="check models against the efficiency guidelines and budgets",
+        description="Lint each TARGET (default: the targets of the configuration). Exit 0 when "
+                    "clean, 1 when findings at or above --fail-on remain, 2 on an error.")
+    lint.add_argument("targets", metavar="TARGET", nargs="*", help=_TARGET_HELP)
+    _add_input_options(lint)
+    lint.add_argument("--select", action="append", default=[], metavar="CODES",
+                      help="rule codes or prefixes to run, comma separated (default: all)")
+    lint.add_argument("--ignore", action="append", default=[], metavar="CODES",
+                      help="rule codes or prefixes to skip; the longest matching prefix wins")
+    lint.add_argument("--fail-on", choices=[s.value for s in Severity],
+                      help="the least severity that fails the run (default warning)")
+    lint.add_argument("--format", choices=LINT_FORMATS, default="text",
+                      help="text (default), json, sarif or github (workflow annotations)")
+    lint.add_argument("-o", "--output", metavar="FILE", help="write the findings to FILE")
+    lint.add_argument("--baseline", metavar="FILE",
+                      help="report only findings that FILE does not record")
+    lint.add_argument("--write-baseline", metavar="FILE",
+                      help="record the current findings in FILE and exit 0")
+    lint.add_argument("--config", metavar="FILE",
+                      help="pyproject.toml or setup.cfg to read (default: the nearest one with "
+                           "a costlens section, from here upward)")
+    lint.set_defaults(handler=_lint)
+
+
+def _add_rules(commands: argparse._SubParsersAction) -> None:
+    rules = commands.add_parser("rules", help="list the lint rules, or show one's documentation",
+                                description="List every rule, or print the documentation of "
+                                            "the rule CODE.")
+    rules.add_argument("code", metavar="CODE", nargs="?", help="a rule code, e.g. G1")
+    rules.add_argument("--format", choices=("text", "markdown"), default="text",
+                       help="text (default) or a markdown table (the README's)")
+    rules.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    rules.set_defaults(handler=_rules)
+
+
+_TARGET_HELP = ("path/to/file.py:factory or package.module:factory, optionally with literal "
+                "arguments: 'file.py:factory(width=0.5)'")
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", action="append", metavar="SHAPE", default=[],
                         help="shape of a positional input, e.g. 1x3x224x224; repeat for each "
-                             "input; overrides inputs the factory returns")
+                             "input; replaces the factory's positional inputs")
     parser.add_argument("--dtype", help="dtype of the --input tensors (default float32)")
     parser.add_argument("--train", action="store_true",
                         help="trace in training mode (batch statistics, dropout); default eval")
@@ -68,7 +127,7 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
 
 def _report(options: argparse.Namespace) -> int:
     loaded = load(options.target)
-    inputs = _inputs(options, loaded)
+    inputs = model_inputs(loaded, options.input, options.dtype)
     analysis = analyze(loaded.model, inputs, train=options.train)
     text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top))
     _write(text, options.output)
@@ -78,25 +137,72 @@ def _report(options: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _inputs(options: argparse.Namespace, loaded: LoadedModel) -> Inputs:
-    """--input shapes as the positional inputs, else the factory's; the factory's keyword
-    inputs either way; an error naming what is missing when the forward needs more."""
-    if options.dtype and not options.input:
-        raise CostlensError("--dtype sets the dtype of --input shapes; give --input too")
-    factory = loaded.inputs or Inputs()
-    args = shape_inputs(options.input, options.dtype or "float32").args if options.input \
-        else factory.args
-    positional, keyword = required_inputs(loaded.model)
-    missing = [name for name in positional[len(args):] if name not in factory.kwargs]
-    if missing:
-        raise CostlensError(f"the forward of {options.target} needs {', '.join(missing)}: pass "
-                            "--input SHAPE (e.g. --input 1x3x224x224) once per positional input")
-    missing = [name for name in keyword if name not in factory.kwargs]
-    if missing:
-        raise CostlensError(f"the forward of {options.target} needs keyword inputs "
-                            f"{', '.join(missing)}: return them from the factory as "
-                            "(model, args, kwargs)")
-    return Inputs(args, factory.kwargs)
+def _lint(options: argparse.Namespace) -> int:
+    rules = all_rules()
+    config = load_config(rules, Path(options.config) if options.config else None)
+    select = _codes(options.select) or config.select
+    ignore = _codes(options.ignore) or config.ignore
+    check_codes([*select, *ignore], rules)
+    selected = select_rules(rules, select, ignore)
+    fail_on = Severity(options.fail_on) if options.fail_on else config.fail_on
+    if options.targets:
+        targets = [LintTarget(spec, tuple(options.input), options.dtype, train=options.train)
+                   for spec in options.targets]
+    elif options.input or options.dtype:
+        raise CostlensError("--input and --dtype apply to targets given on the command line; "
+                            "set a configured target's inputs in the configuration")
+    else:
+        targets = [LintTarget(t.spec, t.inputs, t.dtype, t.budgets, t.base, options.train)
+                   for t in config.targets]
+    if not targets:
+        raise CostlensError("nothing to lint: give a TARGET, or set targets under "
+                            "[tool.costlens] in pyproject.toml or [costlens] in setup.cfg")
+    settings = LintSettings(selected, config.rule_options, config.budgets,
+                            config.per_module_ignores)
+    diagnostics = [d for target in targets for d in lint_target(target, settings)]
+    if options.write_baseline:
+        write_baseline(Path(options.write_baseline), diagnostics)
+        print(f"Recorded {len(diagnostics)} finding{'s' if len(diagnostics) != 1 else ''} in "
+              f"{options.write_baseline}.")
+        return EXIT_OK
+    baseline = Path(options.baseline) if options.baseline else config.baseline
+    shown = new_findings(diagnostics, read_baseline(baseline)) if baseline else diagnostics
+    run = LintRun(shown, [t.spec for t in targets], len(diagnostics) - len(shown))
+    _write(_render_lint(run, options.format, selected), options.output)
+    failing = [d for d in shown if d.severity.rank >= fail_on.rank]
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def _render_lint(run: LintRun, output_format: str, rules: Sequence[type[Rule]]) -> str:
+    if output_format == "json":
+        return render_json(run)
+    if output_format == "sarif":
+        return render_sarif(run, rules)
+    if output_format == "github":
+        return render_github(run)
+    return render_text(run)
+
+
+def _rules(options: argparse.Namespace) -> int:
+    rules = all_rules()
+    if options.code:
+        if options.code not in rules:
+            raise CostlensError(f"unknown rule code {options.code!r}; known codes: "
+                                f"{', '.join(rules)}")
+        rule = rules[options.code]
+        print(rule.documentation())
+        return EXIT_OK
+    rows = [[rule.code, rule.name, rule.severity.value, rule.summary()] for rule in rules.values()]
+    if options.format == "markdown":
+        rows = [[f"`{code}`", f"`{name}`", severity, summary]
+                for code, name, severity, summary in rows]
+    print(tabulate(rows, headers=["code", "name", "severity", "what it reports"],
+                   tablefmt="github" if options.format == "markdown" else "simple"))
+    return EXIT_OK
+
+
+def _codes(values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(code.strip() for value in values for code in value.split(",") if code.strip())
 
 
 def _write(text: str, path: str | None) -> None:

@@ -152,22 +152,33 @@ class OpNode:
 @dataclass(frozen=True)
 class ModuleInfo:
     """A module of the model's hierarchy. `params` counts only parameters it owns directly and
-    that no earlier module owns, so summing over modules counts a shared weight once."""
+    that no earlier module owns, so summing over modules counts a shared weight once. `source`
+    is where user code constructed it (`self.conv1 = ...`), when that can be found."""
 
     path: str
     type: str
     params: int
+    source: SourceLocation | None = None
+    type_module: str = ""  # where the class is defined: `torch.nn.modules.conv`, `resnet`
 
     @property
     def depth(self) -> int:
         return module_depth(self.path)
 
+    @property
+    def library_type(self) -> bool:
+        """A class of torch's own (Conv2d, Sequential) rather than the user's."""
+        return self.type_module == "torch" or self.type_module.startswith("torch.")
+
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "type": self.type, "params": self.params}
+        return {"path": self.path, "type": self.type, "params": self.params,
+                "source": None if self.source is None else self.source.to_dict(),
+                "type_module": self.type_module}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModuleInfo:
-        return cls(data["path"], data["type"], data["params"])
+        return cls(data["path"], data["type"], data["params"],
+                   SourceLocation.from_dict(data["source"]), data["type_module"])
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 
 from torch import nn
 
 from .errors import CostlensError, first_line
-from .inputs import Inputs, split_inputs
+from .graph import SourceLocation
+from .inputs import Inputs, shape_inputs, split_inputs
+from .locations import display_path
 
 _TARGET = re.compile(
     r"^(?P<location>.+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\((?P<arguments>.*)\))?$", re.DOTALL)
@@ -46,11 +48,13 @@ class Target:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model from a TARGET; `inputs` is None when the factory gave none."""
+    """A model from a TARGET; `inputs` is None when the factory gave none; `location` is the
+    factory's definition, where findings about the model as a whole point."""
 
     target: Target
     model: nn.Module
     inputs: Inputs | None
+    location: SourceLocation
 
 
 def parse_target(text: str) -> Target:
@@ -62,9 +66,12 @@ def parse_target(text: str) -> Target:
     return Target(text, match.group("location"), match.group("factory"), args, kwargs)
 
 
-def load(text: str) -> LoadedModel:
+def load(text: str, base: Path | None = None) -> LoadedModel:
+    """Import the TARGET's code and call its factory; relative file paths and modules are
+    looked up from `base` (default: the working directory)."""
     target = parse_target(text)
-    module = _import_file(target) if target.is_file else _import_module(target)
+    base = base or Path.cwd()
+    module = _import_file(target, base) if target.is_file else _import_module(target, base)
     factory = _resolve(module, target)
     try:
         built = factory(*target.args, **target.kwargs)
@@ -72,7 +79,29 @@ def load(text: str) -> LoadedModel:
         raise CostlensError(f"{target.text}: the factory raised "
                             f"{type(error).__name__}: {first_line(error)}") from error
     model, inputs = _model_and_inputs(target, built)
-    return LoadedModel(target, model, inputs)
+    return LoadedModel(target, model, inputs, _definition(factory, module))
+
+
+def model_inputs(loaded: LoadedModel, shapes: Sequence[str] = (),
+                 dtype: str | None = None) -> Inputs:
+    """`shapes` (--input) as the positional inputs, else the factory's; the factory's keyword
+    inputs either way; an error naming what is missing when the forward needs more."""
+    if dtype and not shapes:
+        raise CostlensError("--dtype sets the dtype of --input shapes; give --input too")
+    factory = loaded.inputs or Inputs()
+    args = shape_inputs(list(shapes), dtype or "float32").args if shapes else factory.args
+    positional, keyword = required_inputs(loaded.model)
+    missing = [name for name in positional[len(args):] if name not in factory.kwargs]
+    if missing:
+        raise CostlensError(f"the forward of {loaded.target.text} needs {', '.join(missing)}: "
+                            "pass --input SHAPE (e.g. --input 1x3x224x224) once per positional "
+                            "input")
+    missing = [name for name in keyword if name not in factory.kwargs]
+    if missing:
+        raise CostlensError(f"the forward of {loaded.target.text} needs keyword inputs "
+                            f"{', '.join(missing)}: return them from the factory as "
+                            "(model, args, kwargs)")
+    return Inputs(args, factory.kwargs)
 
 
 def required_inputs(model: nn.Module) -> tuple[list[str], list[str]]:
@@ -100,16 +129,14 @@ def _literal_arguments(text: str, source: str | None) -> tuple[tuple[Any, ...], 
     return args, kwargs
 
 
-def _import_file(target: Target) -> ModuleType:
-    path = Path(target.location).resolve()
+def _import_file(target: Target, base: Path) -> ModuleType:
+    path = (base / target.location).resolve()
     if not path.is_file():
         raise CostlensError(f"target file not found: {target.location}")
     directory = str(path.parent)
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    name = _module_name(path)
-    if name in sys.modules:
-        return sys.modules[name]
+    name = _module_name(path)  # executed afresh each time: the file may have changed
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise CostlensError(f"cannot import {target.location} as Python")
@@ -139,9 +166,9 @@ def _module_name(path: Path) -> str:
     return f"costlens_target_{stem}_{digest}"
 
 
-def _import_module(target: Target) -> ModuleType:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+def _import_module(target: Target, base: Path) -> ModuleType:
+    if str(base) not in sys.path:
+        sys.path.insert(0, str(base))
     try:
         return importlib.import_module(target.location)
     except ModuleNotFoundError as error:
@@ -173,6 +200,16 @@ def _resolve(module: ModuleType, target: Target) -> Any:
         raise CostlensError(f"{target.location}:{target.factory} is a "
                             f"{type(value).__name__}, not a callable factory")
     return value
+
+
+def _definition(factory: Any, module: ModuleType) -> SourceLocation:
+    """The factory's `def` line, else the top of its module."""
+    try:
+        filename = inspect.getsourcefile(factory) or module.__file__ or "<unknown>"
+        line = inspect.getsourcelines(factory)[1]
+    except (OSError, TypeError):
+        filename, line = module.__file__ or "<unknown>", 1
+    return SourceLocation(display_path(filename), line)
 
 
 def _model_and_inputs(target: Target, built: Any) -> tuple[nn.Module, Inputs | None]:

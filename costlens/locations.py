@@ -1,14 +1,18 @@
-"""Where in the user's code something happened: the innermost stack frame that belongs neither
-to costlens nor to torch nor to the standard library."""
+"""Where in the user's code something happened: the line that called a module or issued an op
+(the innermost stack frame that belongs neither to costlens nor to torch nor to the standard
+library), and the line that constructed a module (`self.conv1 = nn.Conv2d(...)`)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import re
 import sys
 import sysconfig
 from types import FrameType
 
 import torch
+from torch import nn
 
 from .graph import SourceLocation
 
@@ -33,7 +37,7 @@ def user_location() -> SourceLocation | None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code not in _BOUNDARIES:
         if _is_user_file(frame.f_code.co_filename):
-            return SourceLocation(_display_path(frame.f_code.co_filename), frame.f_lineno)
+            return SourceLocation(display_path(frame.f_code.co_filename), frame.f_lineno)
         frame = frame.f_back
     return None
 
@@ -46,7 +50,7 @@ def _is_user_file(filename: str) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _display_path(filename: str) -> str:
+def display_path(filename: str) -> str:
     """Relative to the working directory when below it, so reports do not depend on where the
     checkout lives; absolute otherwise."""
     path = os.path.abspath(filename)
@@ -55,3 +59,41 @@ def _display_path(filename: str) -> str:
     except ValueError:  # another drive on Windows
         return path
     return path if relative.startswith("..") else relative
+
+
+def construction_site(model: nn.Module, path: str) -> SourceLocation | None:
+    """Where user code assigned the module at `path`: the nearest ancestor whose class is the
+    user's, and in its class (or a base class) the line `self.<attribute> = ...` that holds the
+    module or the torch container it sits in. None when no such line is written out (a module
+    added with setattr in a loop, a model built of torch containers only)."""
+    if not path:
+        return None
+    parts = path.split(".")
+    for depth in range(len(parts) - 1, -1, -1):
+        owner = model.get_submodule(".".join(parts[:depth]))
+        attribute = parts[depth]
+        if not attribute.isidentifier():
+            continue
+        for cls in type(owner).__mro__:
+            if cls is nn.Module or not issubclass(cls, nn.Module):
+                break
+            location = _assignment(cls, attribute)
+            if location is not None:
+                return location
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _assignment(cls: type, attribute: str) -> SourceLocation | None:
+    try:
+        filename = inspect.getsourcefile(cls)
+        if filename is None or not _is_user_file(filename):
+            return None
+        lines, start = inspect.getsourcelines(cls)
+    except (OSError, TypeError):
+        return None
+    pattern = re.compile(rf"\bself\.{re.escape(attribute)}\s*(:[^=]+)?=(?!=)")
+    for offset, line in enumerate(lines):
+        if pattern.search(line):
+            return SourceLocation(display_path(filename), start + offset)
+    return None

@@ -25,7 +25,7 @@ from torch.utils._pytree import keystr, tree_flatten_with_path, tree_map
 
 from .errors import CostlensError, first_line
 from .graph import GraphInput, ModuleInfo, OpGraph
-from .locations import boundary
+from .locations import boundary, construction_site
 from .recorder import (FusedFunctions, KnownOp, ModuleCalls, NeedsRealTensors, OpFailure,
                        Recorder, meta_of)
 
@@ -279,7 +279,8 @@ def _module_infos(model: nn.Module) -> tuple[ModuleInfo, ...]:
             if param is not None and id(param) not in seen:
                 seen.add(id(param))
                 own += param.numel()
-        infos.append(ModuleInfo(path, type(module).__name__, own))
+        infos.append(ModuleInfo(path, type(module).__name__, own, construction_site(model, path),
+                                type(module).__module__))
     return tuple(infos)
 
 

@@ -7,8 +7,10 @@ value: read (in MAC), never an extra FLOP.
 """
 from __future__ import annotations
 
+import math
+
 from ..graph import OpNode
-from .registry import Category, OpCost, first_input, formula, measured, product
+from .registry import Category, OpCost, first_input, formula, measured
 
 
 @formula("aten.convolution", "aten._convolution", "aten.convolution_overrideable",
@@ -20,7 +22,7 @@ def convolution(node: OpNode) -> OpCost:
     if node.attr("transposed", False):
         return _transposed(node)
     weight = node.arg("weight")
-    taps = product(weight.shape[1:])  # Cin/groups * prod(kernel) per output point
+    taps = math.prod(weight.shape[1:])  # Cin/groups * prod(kernel) per output point
     return measured(node, node.outputs[0].numel * taps, Category.CONV)
 
 
@@ -28,5 +30,5 @@ def convolution(node: OpNode) -> OpCost:
          "aten.slow_conv_transpose2d", "aten.slow_conv_transpose3d")
 def _transposed(node: OpNode) -> OpCost:
     weight = node.arg("weight")
-    taps = product(weight.shape[1:])  # Cout/groups * prod(kernel) per input point
+    taps = math.prod(weight.shape[1:])  # Cout/groups * prod(kernel) per input point
     return measured(node, first_input(node).numel * taps, Category.CONV)

@@ -8,8 +8,10 @@ adds its multiply-adds: 2 per output element for linear, 4 bilinear, 8 trilinear
 """
 from __future__ import annotations
 
+import math
+
 from ..graph import OpNode, TensorMeta
-from .registry import VIEW_COST, Category, OpCost, first_input, formula, measured, product
+from .registry import VIEW_COST, Category, OpCost, first_input, formula, measured
 
 
 @formula("aten._unsafe_view", "aten.unsafe_split", "aten.unsafe_split_with_sizes",
@@ -70,7 +72,7 @@ def _written_elements(node: OpNode, destination: TensorMeta) -> int:
     indices = [item.tensor for item in node.inputs if item.arg.startswith("indices[")]
     if indices:
         whole = destination.shape[len(indices):]
-        return max(index.numel for index in indices) * product(whole)
+        return max(index.numel for index in indices) * math.prod(whole)
     index = node.arg("index") or node.arg("mask")
     if index is None:
         return destination.numel

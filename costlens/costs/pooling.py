@@ -5,10 +5,12 @@ the kernels visit them. A max pool that also returns indices writes them too (MA
 """
 from __future__ import annotations
 
+import math
+
 import re
 
 from ..graph import OpNode
-from .registry import Category, OpCost, first_input, formula, measured, product
+from .registry import Category, OpCost, first_input, formula, measured
 
 
 @formula("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d",
@@ -18,7 +20,7 @@ from .registry import Category, OpCost, first_input, formula, measured, product
 def window_pool(node: OpNode) -> OpCost:
     out = node.outputs[0]
     spatial_dims = int(re.search(r"pool(\d)d", node.packet).group(1))
-    window = product(_window(node, spatial_dims))
+    window = math.prod(_window(node, spatial_dims))
     return measured(node, out.numel * window, Category.POOLING)
 
 
@@ -32,7 +34,7 @@ def adaptive_pool(node: OpNode) -> OpCost:
     taps = 1
     for size, pooled in zip(source.shape[-spatial:], out.shape[-spatial:]):
         taps *= sum(-(-(i + 1) * size // pooled) - i * size // pooled for i in range(pooled))
-    planes = out.numel // product(out.shape[-spatial:])
+    planes = out.numel // math.prod(out.shape[-spatial:])
     return measured(node, planes * taps, Category.POOLING)
 
 

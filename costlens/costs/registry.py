@@ -154,10 +154,3 @@ def first_input(node: OpNode) -> TensorMeta:
         if tensor is not None:
             return tensor
     return node.inputs[0].tensor
-
-
-def product(values: Iterable[int]) -> int:
-    result = 1
-    for value in values:
-        result *= value
-    return result

@@ -1,0 +1,101 @@
+"""The lint engine: run the selected rules on one target's Analysis and turn their findings into
+diagnostics with a severity, the target and a line of the user's code to point at."""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .analysis import Analysis
+from .api import analyze
+from .budget import BudgetRule
+from .graph import SourceLocation
+from .load import load, model_inputs
+from .rule import Diagnostic, Rule, RuleContext
+
+
+@dataclass(frozen=True)
+class LintTarget:
+    """A TARGET to lint: its inputs, its budgets, and where relative paths start."""
+
+    spec: str
+    inputs: tuple[str, ...] = ()
+    dtype: str | None = None
+    budgets: Mapping[str, float] = field(default_factory=dict)
+    base: Path | None = None
+    train: bool = False
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """The rules to run and how: option values by rule code, budgets for every target,
+    module-path globs whose findings of some codes are ignored."""
+
+    rules: Sequence[type[Rule]]
+    rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    budgets: Mapping[str, float] = field(default_factory=dict)
+    per_module_ignores: Sequence[tuple[str, Sequence[str]]] = ()
+
+
+def lint_target(target: LintTarget, settings: LintSettings) -> list[Diagnostic]:
+    loaded = load(target.spec, target.base)
+    inputs = model_inputs(loaded, target.inputs, target.dtype)
+    analysis = analyze(loaded.model, inputs, train=target.train)
+    budgets = {**settings.budgets, **target.budgets}
+    return lint_analysis(analysis, target.spec, settings, loaded.location, budgets)
+
+
+def lint_analysis(analysis: Analysis, target: str, settings: LintSettings,
+                  fallback: SourceLocation, budgets: Mapping[str, float] | None = None
+                  ) -> list[Diagnostic]:
+    """Diagnostics of every selected rule, minus per-module ignores, in source order."""
+    locate = _Locator(analysis, fallback)
+    budgets = settings.budgets if budgets is None else budgets
+    diagnostics = []
+    for rule in settings.rules:
+        context = RuleContext(analysis, rule_options(rule, settings.rule_options, budgets))
+        for finding in rule().check(context):
+            if _ignored(finding.module, rule.code, settings.per_module_ignores):
+                continue
+            diagnostics.append(Diagnostic(rule.code, rule.name, rule.severity, target,
+                                          finding.module, finding.message,
+                                          locate(finding.module), finding.figures))
+    return sorted(diagnostics, key=lambda d: (d.location.file, d.location.line, d.code, d.module))
+
+
+def rule_options(rule: type[Rule], configured: Mapping[str, Mapping[str, Any]],
+                 budgets: Mapping[str, float]) -> dict[str, Any]:
+    """Defaults, then the configuration's values; a budget rule's limit from the budgets."""
+    options = {option.name: option.default for option in rule.options}
+    options.update(configured.get(rule.code, {}))
+    if issubclass(rule, BudgetRule) and rule.budget in budgets:
+        options["max"] = budgets[rule.budget]
+    return options
+
+
+def _ignored(module: str, code: str,
+             per_module_ignores: Sequence[tuple[str, Sequence[str]]]) -> bool:
+    return any(fnmatch.fnmatchcase(module, pattern) and any(code.startswith(p) for p in codes)
+               for pattern, codes in per_module_ignores)
+
+
+class _Locator:
+    """The line to point a finding about a module at: where user code constructed it, else
+    where it was called, else the same for the nearest enclosing module, else the factory."""
+
+    def __init__(self, analysis: Analysis, fallback: SourceLocation) -> None:
+        self.fallback = fallback
+        self.constructed = {m.path: m.source for m in analysis.graph.modules}
+        self.called: dict[str, SourceLocation | None] = {}
+        for call in analysis.graph.calls:
+            self.called.setdefault(call.module, call.source)
+
+    def __call__(self, module: str) -> SourceLocation:
+        path = module
+        while path:
+            location = self.constructed.get(path) or self.called.get(path)
+            if location is not None:
+                return location
+            path = path.rpartition(".")[0]
+        return self.fallback

@@ -1,0 +1,62 @@
+"""SARIF 2.1.0, the format code-scanning services read: one run, the rules with their
+documentation as help, one result per finding on the file and line it points at."""
+from __future__ import annotations
+
+import json
+from pathlib import PurePath
+from typing import Sequence
+
+from .. import __version__
+from ..rule import Rule
+from .diagnostics import LintRun
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_sarif(run: LintRun, rules: Sequence[type[Rule]]) -> str:
+    codes = [rule.code for rule in rules]
+    results = []
+    for d in run.diagnostics:
+        result = {
+            "ruleId": d.code,
+            "level": d.severity.value,
+            "message": {"text": f"{d.module or '(model)'}: {d.message}"},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": PurePath(d.location.file).as_posix()},
+                    "region": {"startLine": d.location.line},
+                },
+                "logicalLocations": [{"fullyQualifiedName": d.module or d.target,
+                                      "kind": "module"}],
+            }],
+            "partialFingerprints": {"costlens/v1": f"{d.target}:{d.code}:{d.module}"},
+            "properties": {"target": d.target, "figures": dict(d.figures)},
+        }
+        if d.code in codes:
+            result["ruleIndex"] = codes.index(d.code)
+        results.append(result)
+    document = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "costlens", "version": __version__,
+                "rules": [_descriptor(rule) for rule in rules],
+            }},
+            "results": results,
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _descriptor(rule: type[Rule]) -> dict:
+    documentation = rule.documentation()
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary()},
+        "fullDescription": {"text": rule.section("What it does") or rule.summary()},
+        "help": {"text": documentation, "markdown": documentation},
+        "defaultConfiguration": {"level": rule.severity.value},
+        "properties": {"tags": ["performance", "architecture"]},
+    }

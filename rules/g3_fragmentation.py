@@ -1,0 +1,90 @@
+"""G3 fragmented-block: a building block split into many small operators or parallel branches, which parallel hardware runs poorly.
+
+## What it does
+Finds the model's building blocks (modules of a class of yours that the model uses at least
+twice, such as a ResNet bottleneck or an Inception block, plus the classes named in
+`block_types`) and counts, per call, their fragments (convolution and pooling ops, the paper's
+count) and their parallel branches (the most convolution, pooling, matmul or attention ops that
+could run at once). It reports blocks with more than `max_fragments` fragments or more than
+`max_branches` parallel branches, with the kernels each call launches.
+
+## Why is this bad
+ShuffleNet V2's guideline G3: network fragmentation reduces the degree of parallelism. Many
+small operators, in series or in parallel branches, do not fill a wide device and add kernel
+launch and synchronization overhead. In the paper's Table 3, blocks of 1x1 convolutions with
+equal FLOPs run 2446 batches/s as one fragment and 691 as four parallel fragments on a GTX
+1080Ti. NASNet-A cells have 13 fragments; ResNet bottlenecks 2 or 3.
+
+## Example
+```python
+import torch
+from torch import nn
+
+class Tower(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(4))
+
+    def forward(self, x):
+        return sum(branch(x) for branch in self.branches)
+
+def build():
+    return nn.Sequential(Tower(64), Tower(64)), torch.randn(1, 64, 56, 56)
+```
+
+## Use instead
+```python
+import torch
+from torch import nn
+
+class Tower(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.conv = nn.Conv2d(width, width, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+def build():
+    # one conv of twice the width does the four branches' FLOPs in one kernel
+    return nn.Sequential(Tower(128), Tower(128)), torch.randn(1, 128, 56, 56)
+```
+
+## Options
+- `max_fragments` (default 6): the most convolution and pooling ops a block may run per call.
+  An Inception-style block runs about 8, a ShuffleNet V2 downsampling unit 5.
+- `max_branches` (default 3): the most compute ops a block may run side by side. The paper's
+  4-fragment-parallel block and an Inception block have 4; a ResNet downsampling block 2.
+- `block_types` (default none): class names to treat as blocks even if used once.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from costlens.rule import Finding, Option, Rule, RuleContext
+
+
+class FragmentedBlock(Rule):
+    code = "G3"
+    name = "fragmented-block"
+    options = (
+        Option("max_fragments", 6, "the most conv and pooling ops per call of a block"),
+        Option("max_branches", 3, "the most compute ops a block may run side by side"),
+        Option("block_types", (), "class names to treat as blocks even if used once"),
+    )
+
+    def check(self, context: RuleContext) -> Iterator[Finding]:
+        max_fragments = context.options["max_fragments"]
+        max_branches = context.options["max_branches"]
+        for layer in context.blocks(context.options["block_types"]):
+            block = layer.block
+            if block.fragments <= max_fragments and block.branches <= max_branches:
+                continue
+            yield Finding(layer.name, (
+                f"{layer.type} block has {block.fragments} fragments in {block.branches} "
+                f"parallel branches and launches {block.kernels} kernels per call (limits "
+                f"{max_fragments} fragments, {max_branches} branches); merge branches into "
+                "fewer, wider convolutions"), {
+                "fragments": block.fragments, "branches": block.branches,
+                "kernels": block.kernels, "max_fragments": max_fragments,
+                "max_branches": max_branches})

@@ -1,0 +1,172 @@
+"""`costlens lint` end to end: exit codes, selection, configuration, baselines and the four
+output formats (SARIF checked against the official 2.1.0 schema)."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from costlens.cli import main
+from conftest import EXAMPLES
+
+SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+
+MODEL = '''
+import torch
+from torch import nn
+
+
+class Unit(nn.Module):
+    def __init__(self, width, hidden):
+        super().__init__()
+        self.expand = nn.Conv2d(width, hidden, 1, bias=False)
+        self.project = nn.Conv2d(hidden, width, 1, bias=False)
+
+    def forward(self, x):
+        return self.project(self.expand(x))
+
+
+class Net(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.first = Unit(32, hidden)
+        self.second = Unit(32, 32)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def build(hidden=32):
+    return Net(hidden), torch.randn(1, 32, 28, 28)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose pyproject.toml lints models/net.py, run from inside it."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "net.py").write_text(MODEL)
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent('''
+        [tool.costlens]
+        targets = ["models/net.py:build(hidden=192)"]
+    '''))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
+    try:
+        code = main(["lint", *arguments])
+    except SystemExit as exit_:  # argparse usage errors
+        code = int(exit_.code)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_configured_targets_and_exit_codes(project: Path, capsys) -> None:
+    code, out, err = _run(capsys)
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("models/net.py:9: G1 unequal-channel-widths [warning] first.expand: "
+                               "1x1 conv 32->192 (1:6) has MAC")
+    assert lines[-1] == "2 findings (2 warnings) in 1 target."
+    assert _run(capsys, "models/net.py:build")[0] == 0  # equal widths: clean
+    assert _run(capsys, "--ignore", "G1")[0] == 0
+    assert _run(capsys, "--fail-on", "error")[0] == 0
+
+
+def test_select_and_ignore_by_prefix(project: Path, capsys) -> None:
+    assert _run(capsys, "--select", "G", "--ignore", "G1")[0] == 0
+    assert _run(capsys, "--select", "G1", "--ignore", "G")[0] == 1
+    code, _, err = _run(capsys, "--select", "G9")
+    assert code == 2 and err.startswith("costlens: error: unknown rule code 'G9'")
+
+
+def test_configuration_errors_exit_2_naming_the_key(project: Path, capsys) -> None:
+    (project / "pyproject.toml").write_text("[tool.costlens]\ntargetz = []\n")
+    code, out, err = _run(capsys)
+    assert (code, out) == (2, "")
+    assert "unknown key 'targetz'" in err and err.count("\n") == 1
+
+
+def test_nothing_to_lint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys)
+    assert code == 2 and "nothing to lint" in err
+
+
+def test_budgets_from_the_configuration(project: Path, capsys) -> None:
+    (project / "pyproject.toml").write_text(textwrap.dedent('''
+        [tool.costlens]
+        targets = ["models/net.py:build", {target = "models/net.py:build(hidden=64)", budgets = {params = "1K"}}]
+        [tool.costlens.budgets]
+        flops = "20M"
+    '''))
+    code, out, _ = _run(capsys, "--format", "json")
+    found = [(d["target"], d["code"]) for d in json.loads(out)["diagnostics"]]
+    assert code == 1
+    assert ("models/net.py:build", "B1") not in found  # 3.2M FLOPs, under 20M
+    assert ("models/net.py:build(hidden=64)", "B3") in found
+    budget = next(d for d in json.loads(out)["diagnostics"] if d["code"] == "B3")
+    assert budget["location"] == {"file": "models/net.py", "line": 26}  # the factory
+    assert budget["severity"] == "error" and budget["figures"]["budget"] == 1000
+
+
+def test_per_module_ignores(project: Path, capsys) -> None:
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write('[tool.costlens.per-module-ignores]\n"first.*" = ["G1"]\n')
+    assert _run(capsys)[0] == 0
+
+
+def test_baseline_round_trip(project: Path, capsys) -> None:
+    assert _run(capsys, "--write-baseline", "baseline.json")[0] == 0
+    recorded = json.loads((project / "baseline.json").read_text())["findings"]
+    assert len(recorded) == 2
+    code, out, _ = _run(capsys, "--baseline", "baseline.json")
+    assert code == 0 and out == "No findings in 1 target; 2 more hidden by the baseline.\n"
+    (project / "models" / "net.py").write_text(
+        MODEL.replace("self.second = Unit(32, 32)", "self.second = Unit(32, 384)"))
+    code, out, _ = _run(capsys, "--baseline", "baseline.json")
+    assert code == 1
+    findings = out.splitlines()[:-1]
+    assert len(findings) == 2 and all(" second." in line for line in findings)
+    code, _, err = _run(capsys, "--baseline", "missing.json")
+    assert code == 2 and "baseline not found: missing.json" in err
+
+
+def test_sarif_validates_and_points_at_lines(project: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "--format", "sarif", f"{EXAMPLES}/inception.py:inception_net",
+                        "models/net.py:build(hidden=192)")
+    document = json.loads(out)
+    jsonschema.validate(document, SARIF_SCHEMA)
+    run = document["runs"][0]
+    assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == {
+        "B1", "B2", "B3", "G1", "G2", "G3", "G4"}
+    assert run["results"] and code == 1
+    for result in run["results"]:
+        location = result["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"]["uri"].endswith(".py")
+        assert location["region"]["startLine"] >= 1
+        rule = run["tool"]["driver"]["rules"][result["ruleIndex"]]
+        assert rule["id"] == result["ruleId"] and rule["help"]["text"].startswith(result["ruleId"])
+
+
+def test_github_annotations(project: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "--format", "github")
+    first = out.splitlines()[0]
+    assert code == 1
+    assert first.startswith("::warning file=models/net.py,line=9,title=G1 unequal-channel-widths::"
+                            "first.expand: 1x1 conv 32->192")
+
+
+def test_json_lists_every_finding_with_its_figures(project: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "--format", "json")
+    document = json.loads(out)
+    assert code == 1 and document["summary"]["findings"] == 2
+    finding = document["diagnostics"][0]
+    assert set(finding) == {"code", "name", "severity", "target", "module", "message",
+                            "location", "figures"}
+    assert finding["figures"]["ratio"] > 1.3 and finding["location"]["line"] == 9

@@ -1,0 +1,82 @@
+"""The real pre-commit, from PyPI, runs costlens's hook (this repository's
+.pre-commit-hooks.yaml, at HEAD) in a fresh git repository: a commit that adds a model breaking a
+guideline is refused, a clean one goes through."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+
+
+
+def _git(repository: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *arguments], cwd=repository, capture_output=True, text=True,
+                          check=check, env=_environment(repository))
+
+
+def _environment(repository: Path) -> dict[str, str]:
+    """This interpreter's bin first on PATH (the hook runs the costlens installed beside it),
+    pre-commit's cache inside the test, and a git identity."""
+    environment = dict(os.environ)
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment["PRE_COMMIT_HOME"] = str(repository.parent / "pre-commit-cache")
+    environment.update(GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+                       GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")
+    return environment
+
+
+def _model(width: int, hidden: int) -> str:
+    """Two 1x1 convolutions, width -> hidden -> width: unequal widths break G1."""
+    return textwrap.dedent(f'''
+        import torch
+        from torch import nn
+
+
+        def build():
+            model = nn.Sequential(nn.Conv2d({width}, {hidden}, 1), nn.Conv2d({hidden}, {width}, 1))
+            return model, torch.randn(1, {width}, 28, 28)
+    ''')
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    if not (ROOT / ".git").exists():
+        pytest.fail("the pre-commit test needs costlens as a git checkout (its hook at HEAD)")
+    head = _git(ROOT, "rev-parse", "HEAD").stdout.strip()
+    repository = tmp_path / "project"
+    repository.mkdir()
+    _git(repository, "init", "-q")
+    (repository / ".pre-commit-config.yaml").write_text(textwrap.dedent(f"""
+        repos:
+          - repo: {ROOT}
+            rev: {head}
+            hooks:
+              - id: costlens
+    """))
+    (repository / "pyproject.toml").write_text('[tool.costlens]\ntargets = ["model.py:build"]\n')
+    (repository / "model.py").write_text(_model(59, 59))
+    pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
+    assert pre_commit, "pre-commit is not installed beside this interpreter (pip install .[test])"
+    subprocess.run([pre_commit, "install"], cwd=repository, check=True, capture_output=True,
+                   env=_environment(repository))
+    return repository
+
+
+def test_the_hook_refuses_a_violating_model_and_accepts_a_clean_one(repository: Path) -> None:
+    _git(repository, "add", ".")
+    clean = _git(repository, "commit", "-m", "clean model", check=False)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    (repository / "model.py").write_text(_model(24, 144))
+    _git(repository, "add", "model.py")
+    refused = _git(repository, "commit", "-m", "unequal widths", check=False)
+    assert refused.returncode != 0
+    assert "G1 unequal-channel-widths" in refused.stdout + refused.stderr
+    assert _git(repository, "log", "--oneline").stdout.count("\n") == 1
