@@ -26,8 +26,15 @@ from torch.utils._pytree import keystr, tree_flatten_with_path, tree_map
 from .errors import CostlensError, first_line
 from .graph import GraphInput, ModuleInfo, OpGraph
 from .locations import boundary, construction_site
-from .recorder import (FusedFunctions, KnownOp, ModuleCalls, NeedsRealTensors, OpFailure,
-                       Recorder, meta_of)
+from .recorder import (
+    FusedFunctions,
+    KnownOp,
+    ModuleCalls,
+    NeedsRealTensors,
+    OpFailure,
+    Recorder,
+    meta_of,
+)
 
 # Most parameter and buffer bytes costlens copies (or materializes, for a model on the meta
 # device) to run a model on real tensors.

@@ -1,4 +1,4 @@
-"""G1 unequal-channel-widths: a 1x1 convolution with unequal input and output widths moves more memory than its FLOPs need.
+"""G1 unequal-channel-widths: a 1x1 convolution with unequal widths moves more memory than needed.
 
 ## What it does
 Checks every pointwise (1x1, ungrouped) convolution. For a 1x1 convolution from c1 to c2
@@ -79,8 +79,8 @@ class UnequalChannelWidths(Rule):
                 f"1x1 conv {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
                 f"these FLOPs (limit {limit:g}x); {best_in}->{best_out} would move "
                 f"{human(saved, 'B')} less"), {
-                "c1": c1, "c2": c2, "mac": mac, "minimum_mac": round(minimum), "ratio": round(ratio, 4),
-                "limit": limit, "saved_bytes": round(saved)})
+                "c1": c1, "c2": c2, "mac": mac, "minimum_mac": round(minimum),
+                "ratio": round(ratio, 4), "limit": limit, "saved_bytes": round(saved)})
 
 
 def _ratio(c1: int, c2: int) -> str:

@@ -1,4 +1,4 @@
-"""G2 excessive-group-convolution: a group convolution whose groups raise its memory access cost well above a dense convolution of equal FLOPs.
+"""G2 excessive-group-convolution: a group convolution moving far more memory than a dense one.
 
 ## What it does
 Checks every grouped convolution except depthwise ones (one input channel per group, which G4

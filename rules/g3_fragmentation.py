@@ -1,4 +1,4 @@
-"""G3 fragmented-block: a building block split into many small operators or parallel branches, which parallel hardware runs poorly.
+"""G3 fragmented-block: a building block split into many small or parallel operators.
 
 ## What it does
 Finds the model's building blocks (modules of a class of yours that the model uses at least

@@ -1,4 +1,4 @@
-"""G4 elementwise-heavy-block: a building block that spends most of its memory traffic on element-wise ops.
+"""G4 elementwise-heavy-block: a block spending most of its memory traffic on element-wise ops.
 
 ## What it does
 Finds the model's building blocks as G3 does and measures the share of each block's memory

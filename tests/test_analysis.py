@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import torch
+from conftest import example
 from torch import nn
 
 import costlens
-from conftest import example
 
 paper = example("paper_benchmarks")
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ROOT
 
 from costlens.cli import main
-from conftest import EXAMPLES, ROOT
 
 SHUFFLENET = f"{EXAMPLES}/shufflenet_v2.py:shufflenet_v2(width=0.5)"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import EXAMPLES
 
 from costlens.cli import main
-from conftest import EXAMPLES
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
@@ -101,7 +101,10 @@ def test_nothing_to_lint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 def test_budgets_from_the_configuration(project: Path, capsys) -> None:
     (project / "pyproject.toml").write_text(textwrap.dedent('''
         [tool.costlens]
-        targets = ["models/net.py:build", {target = "models/net.py:build(hidden=64)", budgets = {params = "1K"}}]
+        targets = [
+            "models/net.py:build",
+            {target = "models/net.py:build(hidden=64)", budgets = {params = "1K"}},
+        ]
         [tool.costlens.budgets]
         flops = "20M"
     '''))

@@ -28,7 +28,7 @@ PYPROJECT = """
     [tool.costlens]
     targets = [
         "models/net.py:build",
-        {target = "models/big.py:build", input = ["1x3x64x64"], dtype = "float16", budgets = {flops = "4.1G"}},
+        {target = "models/big.py:build", input = ["1x3x64x64"], budgets = {flops = "4.1G"}},
     ]
     select = ["G", "B"]
     ignore = ["G4"]
@@ -59,7 +59,7 @@ def test_pyproject_is_found_from_below_and_parsed(tmp_path: Path) -> None:
     assert [t.spec for t in config.targets] == ["models/net.py:build", "models/big.py:build"]
     big = config.targets[1]
     assert (big.inputs, big.dtype, big.budgets, big.base) == (
-        ("1x3x64x64",), "float16", {"flops": 4.1e9}, tmp_path)
+        ("1x3x64x64",), None, {"flops": 4.1e9}, tmp_path)
     assert (config.select, config.ignore, config.fail_on) == (("G", "B"), ("G4",), Severity.ERROR)
     assert config.baseline == tmp_path / "baseline.json"
     assert config.per_module_ignores == (("features.*", ("G1", "G2")),)
@@ -120,7 +120,8 @@ def test_no_configuration_is_an_empty_one(tmp_path: Path) -> None:
     ("fail-on = 'fatal'", "fail-on: unknown severity 'fatal'"),
     ("targets = [{target = 'a.py:b', inputs = ['1x3']}]", "unknown key 'inputs' in a target"),
     ("targets = [{input = ['1x3']}]", "a target table needs target"),
-    ("[tool.costlens.rules.G1]\nmax-mac-ratio = 'high'", "rules.G1.max-mac-ratio: expected a number"),
+    ("[tool.costlens.rules.G1]\nmax-mac-ratio = 'high'",
+     "rules.G1.max-mac-ratio: expected a number"),
     ("[tool.costlens.rules.G1]\nlimit = 2", "rule G1 has no option 'limit'"),
     ("[tool.costlens.rules.Q1]\nlimit = 2", "unknown rule code 'Q1'"),
     ("[tool.costlens.budgets]\nlatency = '3ms'", "unknown budget 'latency'"),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from conftest import Lambda, only_kernel
 from torch import nn
 
 import costlens
 from costlens.costs import cost_of
 from costlens.graph import OpInput, OpNode, TensorMeta
-from conftest import Lambda, only_kernel
 
 
 def _sdpa(**options):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from conftest import only_kernel
+from torch import nn
 
 
 def test_strided_padded_conv_with_bias() -> None:

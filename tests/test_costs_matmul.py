@@ -3,9 +3,8 @@ linear layers, `@`, matmul and einsum all land here."""
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from conftest import kernels, only_kernel
+from torch import nn
 
 
 def test_linear_is_addmm_with_bias_read_not_counted() -> None:

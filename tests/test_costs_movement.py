@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from conftest import Lambda, example, kernels, only_kernel
 from torch import nn
 
 import costlens
-from conftest import Lambda, example, kernels, only_kernel
 
 X = (1, 4, 6, 6)
 N = 144

@@ -3,10 +3,10 @@ statistics 4 (+1 affine), RMS 3 (+1 weight)."""
 from __future__ import annotations
 
 import torch
+from conftest import kernels, only_kernel
 from torch import nn
 
 import costlens
-from conftest import kernels, only_kernel
 
 X = (2, 3, 4, 4)
 N = 96

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import Lambda, kernels, only_kernel
 
 import costlens
-from conftest import Lambda, kernels, only_kernel
 
 X = (2, 3, 4, 4)
 N = 2 * 3 * 4 * 4

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from conftest import only_kernel
+from torch import nn
 
 
 def test_max_pool_counts_windows_and_writes_indices() -> None:

@@ -7,11 +7,11 @@ import math
 import warnings
 
 import pytest
+from conftest import EXAMPLES, example
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
 import costlens
-from conftest import EXAMPLES, example
 
 paper = example("paper_benchmarks")
 

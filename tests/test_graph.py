@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import torch
+from test_trace import Net
 
 import costlens
 from costlens.graph import OpGraph, TensorMeta
-from test_trace import Net
 
 
 def test_footprint_counts_broadcast_dimensions_once() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import EXAMPLES
 from torch import nn
 
 from costlens import CostlensError
 from costlens.load import load, parse_target, required_inputs
-from conftest import EXAMPLES
 
 
 def _write(directory: Path, name: str, source: str) -> Path:

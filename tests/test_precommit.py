@@ -11,10 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-
-
 
 
 def _git(repository: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -10,12 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 import torch
+from conftest import example
 from torch import nn
 
 import costlens
 from costlens.report import RowSelection, render
 from costlens.report.units import human
-from conftest import example
 
 SCHEMA = json.loads((Path(costlens.__file__).parent / "report" / "schema.json").read_text())
 

@@ -3,11 +3,11 @@ whole models (Section 3's discussion of ShuffleNet v1, MobileNet v2, Inception a
 from __future__ import annotations
 
 import pytest
+from conftest import example
+from costlens.rules.g4_elementwise import elementwise_share
 
 import costlens
 from costlens.rule import RuleContext
-from costlens.rules.g4_elementwise import elementwise_share
-from conftest import example
 
 paper = example("paper_benchmarks")
 

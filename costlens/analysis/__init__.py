@@ -7,8 +7,15 @@ from typing import Iterable, Sequence
 from ..costs import Category, OpCost, cost_of, is_kernel
 from ..graph import OpGraph, module_ancestors, module_depth
 from .blocks import block_figures, call_figures, compute_sources
-from .result import (Analysis, BlockFigures, CategoryTotals, LayerRecord, OpRecord, Totals,
-                     UnsupportedOp)
+from .result import (
+    Analysis,
+    BlockFigures,
+    CategoryTotals,
+    LayerRecord,
+    OpRecord,
+    Totals,
+    UnsupportedOp,
+)
 
 __all__ = ["Analysis", "BlockFigures", "LayerRecord", "OpRecord", "Totals", "UnsupportedOp",
            "analyze_graph"]

@@ -2,8 +2,16 @@
 
 Importing the package registers every formula module.
 """
-from . import (attention, conv, matmul, movement, normalization,  # noqa: F401 (registers)
-               pointwise, pooling, reduction)
+from . import (  # noqa: F401 (registers)
+               attention,
+               conv,
+               matmul,
+               movement,
+               normalization,
+               pointwise,
+               pooling,
+               reduction,
+)
 from .registry import VIEW_COST, Category, OpCost, cost_of, is_kernel, is_known, lookup
 
 __all__ = ["Category", "OpCost", "VIEW_COST", "cost_of", "is_kernel", "is_known", "lookup"]

@@ -6,7 +6,6 @@ the kernels visit them. A max pool that also returns indices writes them too (MA
 from __future__ import annotations
 
 import math
-
 import re
 
 from ..graph import OpNode
