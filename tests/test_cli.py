@@ -98,9 +98,8 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(arguments, capture_output=True, text=True, cwd=ROOT, env=environment,
-                          timeout=300)
+    """A command run as a user would, against the installed costlens."""
+    return subprocess.run(arguments, capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
 def test_python_dash_m_and_the_console_script() -> None:

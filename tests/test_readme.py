@@ -39,4 +39,4 @@ def test_readme_starts_with_install_and_test_commands() -> None:
     assert commands == [
         "pip install torch==2.13.0 && pip install . && costlens report "
         "examples/shufflenet_v2.py:shufflenet_v2",
-        'pip install ".[test]" && python -m pytest']
+        'pip install ".[test]" && pytest']
