@@ -16,9 +16,9 @@ from tabulate import tabulate
 
 from . import __version__, analyze
 from .baseline import new_findings, read_baseline, write_baseline
-from .config import load_config
+from .config import TargetConfig, load_config
 from .errors import CostlensError, first_line
-from .linter import LintSettings, LintTarget, lint_target
+from .linter import LintSettings, lint_target
 from .load import load, model_inputs
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text
@@ -146,20 +146,20 @@ def _lint(options: argparse.Namespace) -> int:
     selected = select_rules(rules, select, ignore)
     fail_on = Severity(options.fail_on) if options.fail_on else config.fail_on
     if options.targets:
-        targets = [LintTarget(spec, tuple(options.input), options.dtype, train=options.train)
+        targets = [TargetConfig(spec, tuple(options.input), options.dtype)
                    for spec in options.targets]
     elif options.input or options.dtype:
         raise CostlensError("--input and --dtype apply to targets given on the command line; "
                             "set a configured target's inputs in the configuration")
     else:
-        targets = [LintTarget(t.spec, t.inputs, t.dtype, t.budgets, t.base, options.train)
-                   for t in config.targets]
+        targets = list(config.targets)
     if not targets:
         raise CostlensError("nothing to lint: give a TARGET, or set targets under "
                             "[tool.costlens] in pyproject.toml or [costlens] in setup.cfg")
     settings = LintSettings(selected, config.rule_options, config.budgets,
                             config.per_module_ignores)
-    diagnostics = [d for target in targets for d in lint_target(target, settings)]
+    diagnostics = [d for target in targets
+                   for d in lint_target(target, settings, train=options.train)]
     if options.write_baseline:
         write_baseline(Path(options.write_baseline), diagnostics)
         print(f"Recorded {len(diagnostics)} finding{'s' if len(diagnostics) != 1 else ''} in "

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .analysis import Analysis
 from .api import analyze
 from .budget import BudgetRule
+from .config import TargetConfig
 from .graph import SourceLocation
 from .load import load, model_inputs
 from .rule import Diagnostic, Rule, RuleContext
-
-
-@dataclass(frozen=True)
-class LintTarget:
-    """A TARGET to lint: its inputs, its budgets, and where relative paths start."""
-
-    spec: str
-    inputs: tuple[str, ...] = ()
-    dtype: str | None = None
-    budgets: Mapping[str, float] = field(default_factory=dict)
-    base: Path | None = None
-    train: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,10 +26,11 @@ class LintSettings:
     per_module_ignores: Sequence[tuple[str, Sequence[str]]] = ()
 
 
-def lint_target(target: LintTarget, settings: LintSettings) -> list[Diagnostic]:
+def lint_target(target: TargetConfig, settings: LintSettings, *,
+                train: bool = False) -> list[Diagnostic]:
     loaded = load(target.spec, target.base)
     inputs = model_inputs(loaded, target.inputs, target.dtype)
-    analysis = analyze(loaded.model, inputs, train=target.train)
+    analysis = analyze(loaded.model, inputs, train=train)
     budgets = {**settings.budgets, **target.budgets}
     return lint_analysis(analysis, target.spec, settings, loaded.location, budgets)
 

@@ -6,9 +6,9 @@ import re
 import shlex
 
 import pytest
+from conftest import ROOT
 
 from costlens.cli import main
-from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
 
