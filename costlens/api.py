@@ -1,15 +1,18 @@
 """The Python API: analyze a model, or lint it, in one call."""
 from __future__ import annotations
 
-import inspect
 from typing import Any, Iterable, Mapping
 
 from .analysis import Analysis, analyze_graph
+from .config import TargetConfig, parse_budgets, parse_rule_options
 from .costs import is_known
 from .graph import OpGraph, SourceLocation
 from .inputs import split_inputs
-from .locations import display_path
+from .linter import LintSettings, lint_analysis
+from .load import load, model_inputs
+from .locations import definition_site, user_location
 from .rule import Diagnostic
+from .rulebook import all_rules, select_rules
 from .trace import trace
 
 
@@ -36,34 +39,26 @@ def lint(model: Any, inputs: Any = None, *, select: Iterable[str] = (),
     """Run the lint rules on `model`: `select` / `ignore` by code prefix, `options` by rule code
     (`{"G1": {"max_mac_ratio": 1.4}}`), `budgets` as in the configuration
     (`{"flops": "600M"}`). Findings about the model as a whole point at its class."""
-    from .config import BUDGET_KEYS
-    from .errors import CostlensError
-    from .linter import LintSettings, lint_analysis
-    from .rule import parse_quantity
-    from .rulebook import all_rules, select_rules
-
     rules = all_rules()
     selected = select_rules(rules, select, ignore)
-    parsed: dict[str, dict[str, Any]] = {}
-    for code, values in (options or {}).items():
-        if code not in rules:
-            raise CostlensError(f"unknown rule code {code!r}; known codes: {', '.join(rules)}")
-        parsed[code] = {name: rules[code].option(name).parse(value, f"{code}.{name}")
-                        for name, value in values.items()}
-    limits = {}
-    for key, value in (budgets or {}).items():
-        if key not in BUDGET_KEYS:
-            raise CostlensError(f"unknown budget {key!r}; known budgets: {', '.join(BUDGET_KEYS)}")
-        limits[key] = parse_quantity(value, f"budgets.{key}")
+    parsed = parse_rule_options(dict(options or {}), rules, "options")
+    limits = parse_budgets(dict(budgets or {}), "budgets")
     analysis = analyze(model, inputs, train=train)
     settings = LintSettings(selected, parsed, limits)
-    return lint_analysis(analysis, type(model).__name__, settings, _class_location(model))
+    return lint_analysis(analysis, type(model).__name__, settings, _location_of(model))
 
 
-def _class_location(model: Any) -> SourceLocation:
-    try:
-        filename = inspect.getsourcefile(type(model)) or "<model>"
-        line = inspect.getsourcelines(type(model))[1]
-    except (OSError, TypeError):
-        return SourceLocation("<model>", 1)
-    return SourceLocation(display_path(filename), line)
+def lint_target(target: TargetConfig, settings: LintSettings, *,
+                train: bool = False) -> list[Diagnostic]:
+    """Load a TARGET, analyze it and lint it; its own budgets override the settings'."""
+    loaded = load(target.spec, target.base)
+    analysis = analyze(loaded.model, model_inputs(loaded, target.inputs, target.dtype),
+                       train=train)
+    budgets = {**settings.budgets, **target.budgets}
+    return lint_analysis(analysis, target.spec, settings, loaded.location, budgets)
+
+
+def _location_of(model: Any) -> SourceLocation:
+    """Where findings about the model as a whole point: its class, if the user wrote it, else
+    the line that called `lint`."""
+    return definition_site(type(model)) or user_location() or SourceLocation("<model>", 1)

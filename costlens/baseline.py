@@ -18,10 +18,10 @@ BASELINE_VERSION = 1
 
 
 def write_baseline(path: Path, diagnostics: Sequence[Diagnostic]) -> None:
-    findings = sorted({"target": d.target, "code": d.code, "module": d.module}.items()
-                      for d in diagnostics)
+    findings = sorted(d.key for d in diagnostics)
     document = {"version": BASELINE_VERSION, "tool": "costlens",
-                "findings": [dict(items) for items in findings]}
+                "findings": [{"target": target, "code": code, "module": module}
+                             for target, code, module in findings]}
     try:
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     except OSError as error:

@@ -14,15 +14,14 @@ class BudgetRule(Rule):
     severity = Severity.ERROR
     budget: ClassVar[str]
     unit: ClassVar[str]
-    options = (Option("max", None, "the most the whole model may have; unset, no limit",
-                      quantity=True),)
+    options = (Option("max", None, quantity=True),)
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max"]
         value = getattr(context.analysis.totals, self.budget)
         if limit is None or value <= limit:
             return
+        over = f" by {value / limit - 1:.1%}" if limit else ""
         yield Finding("", (
             f"{context.analysis.model_type} has {human(value)} {self.unit}, over its budget of "
-            f"{human(limit)} by {value / limit - 1:.1%}"), {
-            self.budget: value, "budget": limit})
+            f"{human(limit)}{over}"), {self.budget: value, "budget": limit})

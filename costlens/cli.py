@@ -7,6 +7,7 @@ traceback only with --debug).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import traceback
 from pathlib import Path
@@ -14,17 +15,18 @@ from typing import NoReturn, Sequence
 
 from tabulate import tabulate
 
-from . import __version__, analyze
+from . import __version__
+from .api import analyze, lint_target
 from .baseline import new_findings, read_baseline, write_baseline
 from .config import TargetConfig, load_config
 from .errors import CostlensError, first_line
-from .linter import LintSettings, lint_target
+from .linter import LintSettings
 from .load import load, model_inputs
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text
 from .report.sarif import render_sarif
-from .rule import Rule, Severity
-from .rulebook import all_rules, check_codes, select_rules
+from .rule import Diagnostic, Rule, Severity
+from .rulebook import all_rules, select_rules
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -140,37 +142,61 @@ def _report(options: argparse.Namespace) -> int:
 def _lint(options: argparse.Namespace) -> int:
     rules = all_rules()
     config = load_config(rules, Path(options.config) if options.config else None)
-    select = _codes(options.select) or config.select
-    ignore = _codes(options.ignore) or config.ignore
-    check_codes([*select, *ignore], rules)
-    selected = select_rules(rules, select, ignore)
+    selected = select_rules(rules, _codes(options.select) or config.select,
+                            _codes(options.ignore) or config.ignore)
     fail_on = Severity(options.fail_on) if options.fail_on else config.fail_on
-    if options.targets:
-        targets = [TargetConfig(spec, tuple(options.input), options.dtype)
-                   for spec in options.targets]
-    elif options.input or options.dtype:
-        raise CostlensError("--input and --dtype apply to targets given on the command line; "
-                            "set a configured target's inputs in the configuration")
-    else:
-        targets = list(config.targets)
-    if not targets:
-        raise CostlensError("nothing to lint: give a TARGET, or set targets under "
-                            "[tool.costlens] in pyproject.toml or [costlens] in setup.cfg")
+    targets = _lint_targets(options, config.targets)
     settings = LintSettings(selected, config.rule_options, config.budgets,
                             config.per_module_ignores)
-    diagnostics = [d for target in targets
-                   for d in lint_target(target, settings, train=options.train)]
+    diagnostics: list[Diagnostic] = []
+    failures: list[tuple[str, CostlensError]] = []
+    for target in targets:
+        try:
+            diagnostics.extend(lint_target(target, settings, train=options.train))
+        except CostlensError as error:  # report it, lint the other targets
+            failures.append((target.spec, error))
     if options.write_baseline:
         write_baseline(Path(options.write_baseline), diagnostics)
-        print(f"Recorded {len(diagnostics)} finding{'s' if len(diagnostics) != 1 else ''} in "
-              f"{options.write_baseline}.")
-        return EXIT_OK
+        print(f"costlens: recorded {len(diagnostics)} finding"
+              f"{'s' if len(diagnostics) != 1 else ''} in {options.write_baseline}",
+              file=sys.stderr)
     baseline = Path(options.baseline) if options.baseline else config.baseline
-    shown = new_findings(diagnostics, read_baseline(baseline)) if baseline else diagnostics
+    shown = new_findings(diagnostics, read_baseline(baseline)) \
+        if baseline and not options.write_baseline else diagnostics
     run = LintRun(shown, [t.spec for t in targets], len(diagnostics) - len(shown))
     _write(_render_lint(run, options.format, selected), options.output)
+    for spec, error in failures:
+        if options.debug:
+            traceback.print_exception(error)
+        message = str(error)
+        print(f"costlens: error: {message if message.startswith(spec) else f'{spec}: {message}'}",
+              file=sys.stderr)
+    if failures:
+        return EXIT_ERROR
     failing = [d for d in shown if d.severity.rank >= fail_on.rank]
-    return EXIT_FINDINGS if failing else EXIT_OK
+    return EXIT_FINDINGS if failing and not options.write_baseline else EXIT_OK
+
+
+def _lint_targets(options: argparse.Namespace,
+                  configured: Sequence[TargetConfig]) -> list[TargetConfig]:
+    """The command line's targets, taking inputs and budgets from the configuration for those
+    it also lists (--input / --dtype override the inputs); else the configured ones."""
+    if not options.targets:
+        if options.input or options.dtype:
+            raise CostlensError("--input and --dtype apply to targets given on the command "
+                                "line; set a configured target's inputs in the configuration")
+        if not configured:
+            raise CostlensError("nothing to lint: give a TARGET, or set targets under "
+                                "[tool.costlens] in pyproject.toml or [costlens] in setup.cfg")
+        return list(configured)
+    known = {target.spec: target for target in configured}
+    targets = []
+    for spec in options.targets:
+        target = known.get(spec, TargetConfig(spec))
+        if options.input or options.dtype:
+            target = dataclasses.replace(target, inputs=tuple(options.input), dtype=options.dtype)
+        targets.append(target)
+    return targets
 
 
 def _render_lint(run: LintRun, output_format: str, rules: Sequence[type[Rule]]) -> str:

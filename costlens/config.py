@@ -33,7 +33,7 @@ rule code or option, or a value of the wrong type, is an error that names it.
 from __future__ import annotations
 
 import configparser
-import shlex
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +114,7 @@ def load_config(rules: Mapping[str, type[Rule]], path: Path | None = None,
 
 def _parse(raw: Mapping[str, Any], rules: Mapping[str, type[Rule]], path: Path,
            where: str) -> Config:
-    if not isinstance(raw, Mapping):
-        raise CostlensError(f"{where}: expected a table of settings")
+    raw = _kebab_keys(_table(raw, where), where)
     for key in raw:
         if key not in _KEYS:
             raise CostlensError(f"{where}: unknown key {key!r}; known keys: {', '.join(_KEYS)}")
@@ -132,20 +131,21 @@ def _parse(raw: Mapping[str, Any], rules: Mapping[str, type[Rule]], path: Path,
     return Config(
         path=path,
         targets=tuple(_target(item, base, f"{where} targets") for item in
-                      _list(raw.get("targets", ()), f"{where} targets")),
+                      _list(raw.get("targets", ()), f"{where} targets", separators="\n")),
         select=select, ignore=ignore,
         fail_on=_severity(raw.get("fail-on", "warning"), f"{where} fail-on"),
         baseline=None if baseline is None else base / baseline,
         per_module_ignores=tuple(ignores),
-        rule_options=_rule_options(_table(raw.get("rules", {}), f"{where} rules"), rules, where),
-        budgets=_budgets(raw.get("budgets", {}), f"{where} budgets"),
+        rule_options=parse_rule_options(_table(raw.get("rules", {}), f"{where} rules"), rules,
+                                        where),
+        budgets=parse_budgets(raw.get("budgets", {}), f"{where} budgets"),
     )
 
 
 def _target(item: Any, base: Path, where: str) -> TargetConfig:
     if isinstance(item, str):
         return _target_line(item, base, where)
-    table = _table(item, where)
+    table = _kebab_keys(_table(item, where), where)
     for key in table:
         if key not in _TARGET_KEYS:
             raise CostlensError(f"{where}: unknown key {key!r} in a target; known keys: "
@@ -157,37 +157,39 @@ def _target(item: Any, base: Path, where: str) -> TargetConfig:
         raise CostlensError(f"{where} dtype: expected a string, got {dtype!r}")
     inputs = tuple(_strings(table.get("input", ()), f"{where} input"))
     return TargetConfig(table["target"], inputs, dtype,
-                        _budgets(table.get("budgets", {}), f"{where} budgets"), base)
+                        parse_budgets(table.get("budgets", {}), f"{where} budgets"), base)
 
 
 def _target_line(line: str, base: Path, where: str) -> TargetConfig:
-    """`file.py:factory --input 1x3x8x8 --dtype float16`, as a setup.cfg line may say it."""
-    words = shlex.split(line)
-    if not words:
+    """`file.py:factory(width=0.5, name='a') --input 1x3x8x8 --dtype float16`: the TARGET as
+    written, then the options a setup.cfg line may add."""
+    spec, *options = re.split(r"\s+(?=--(?:input|dtype)\b)", line.strip())
+    if not spec:
         raise CostlensError(f"{where}: empty target")
-    spec, inputs, dtype = words[0], [], None
-    rest = iter(words[1:])
-    for word in rest:
-        value = next(rest, None)
-        if word not in ("--input", "--dtype") or value is None:
+    inputs, dtype = [], None
+    for option in options:
+        name, _, value = option.partition(" ")
+        if not value.strip() or " " in value.strip():
             raise CostlensError(f"{where}: cannot read {line!r}; write TARGET [--input SHAPE]... "
                                 "[--dtype DTYPE]")
-        if word == "--input":
-            inputs.append(value)
+        if name == "--input":
+            inputs.append(value.strip())
         else:
-            dtype = value
+            dtype = value.strip()
     return TargetConfig(spec, tuple(inputs), dtype, {}, base)
 
 
-def _rule_options(table: Mapping[str, Any], rules: Mapping[str, type[Rule]],
-                  where: str) -> dict[str, dict[str, Any]]:
+def parse_rule_options(table: Mapping[str, Any], rules: Mapping[str, type[Rule]],
+                       where: str) -> dict[str, dict[str, Any]]:
+    """`{code: {option: value}}`, option names in kebab or snake case, values checked."""
     options: dict[str, dict[str, Any]] = {}
     for code, settings in table.items():
         if code not in rules:
             raise CostlensError(f"{where} rules: unknown rule code {code!r}; known codes: "
                                 f"{', '.join(rules)}")
         values = {}
-        for key, value in _table(settings, f"{where} rules.{code}").items():
+        for key, value in _kebab_keys(_table(settings, f"{where} rules.{code}"),
+                                      f"{where} rules.{code}").items():
             try:
                 option = rules[code].option(key.replace("-", "_"))
             except CostlensError as error:
@@ -197,9 +199,10 @@ def _rule_options(table: Mapping[str, Any], rules: Mapping[str, type[Rule]],
     return options
 
 
-def _budgets(table: Any, where: str) -> dict[str, float]:
+def parse_budgets(table: Any, where: str) -> dict[str, float]:
+    """`{flops | mac | params: count}`, counts such as `600M` checked."""
     budgets = {}
-    for key, value in _table(table, where).items():
+    for key, value in _kebab_keys(_table(table, where), where).items():
         if key not in BUDGET_KEYS:
             raise CostlensError(f"{where}: unknown budget {key!r}; known budgets: "
                                 f"{', '.join(BUDGET_KEYS)}")
@@ -230,12 +233,25 @@ def _strings(value: Any, where: str) -> list[str]:
     return items
 
 
-def _list(value: Any, where: str) -> list[Any]:
+def _list(value: Any, where: str, separators: str = ",\n") -> list[Any]:
+    """A list as written, or a string of items split on the separators (setup.cfg style)."""
     if isinstance(value, str):
-        return [item.strip() for item in value.replace(",", "\n").splitlines() if item.strip()]
+        return [item.strip() for item in re.split(f"[{re.escape(separators)}]", value)
+                if item.strip()]
     if not isinstance(value, (list, tuple)):
         raise CostlensError(f"{where}: expected a list, got {value!r}")
     return list(value)
+
+
+def _kebab_keys(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Keys as `fail-on`, whether written so or `fail_on`; both spellings at once is an error."""
+    spelled: dict[str, Any] = {}
+    for key, value in table.items():
+        kebab = str(key).replace("_", "-")
+        if kebab in spelled:
+            raise CostlensError(f"{where}: {key!r} is set twice (as {kebab!r} too)")
+        spelled[kebab] = value
+    return spelled
 
 
 def _table(value: Any, where: str) -> Mapping[str, Any]:
@@ -268,14 +284,17 @@ def _ini_as_table(parser: configparser.ConfigParser, path: Path) -> dict[str, An
     if not parser.has_section("costlens"):
         return None
     table: dict[str, Any] = {}
+    defaults = parser.defaults()
     for key, value in parser.items("costlens"):
+        if key in defaults:  # [DEFAULT] keys show up in every section; they are not ours
+            continue
         table[key] = [line.strip() for line in value.splitlines() if line.strip()] \
             if key == "targets" else value
     for section in parser.sections():
         if not section.startswith("costlens."):
             continue
         name = section.removeprefix("costlens.")
-        values = dict(parser.items(section))
+        values = {key: value for key, value in parser.items(section) if key not in defaults}
         if name.startswith("rules."):
             table.setdefault("rules", {})[name.removeprefix("rules.")] = values
         elif name in ("per-module-ignores", "budgets"):

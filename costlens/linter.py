@@ -1,5 +1,6 @@
-"""The lint engine: run the selected rules on one target's Analysis and turn their findings into
-diagnostics with a severity, the target and a line of the user's code to point at."""
+"""The lint engine: run the selected rules on one Analysis and turn their findings into
+diagnostics with a severity, the target and a line of the user's code to point at. Plain data in,
+plain data out: loading and tracing happen before (api.py)."""
 from __future__ import annotations
 
 import fnmatch
@@ -7,11 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .analysis import Analysis
-from .api import analyze
 from .budget import BudgetRule
-from .config import TargetConfig
 from .graph import SourceLocation
-from .load import load, model_inputs
 from .rule import Diagnostic, Rule, RuleContext
 
 
@@ -24,15 +22,6 @@ class LintSettings:
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     budgets: Mapping[str, float] = field(default_factory=dict)
     per_module_ignores: Sequence[tuple[str, Sequence[str]]] = ()
-
-
-def lint_target(target: TargetConfig, settings: LintSettings, *,
-                train: bool = False) -> list[Diagnostic]:
-    loaded = load(target.spec, target.base)
-    inputs = model_inputs(loaded, target.inputs, target.dtype)
-    analysis = analyze(loaded.model, inputs, train=train)
-    budgets = {**settings.budgets, **target.budgets}
-    return lint_analysis(analysis, target.spec, settings, loaded.location, budgets)
 
 
 def lint_analysis(analysis: Analysis, target: str, settings: LintSettings,

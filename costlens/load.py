@@ -25,7 +25,7 @@ from torch import nn
 from .errors import CostlensError, first_line
 from .graph import SourceLocation
 from .inputs import Inputs, shape_inputs, split_inputs
-from .locations import display_path
+from .locations import constructions_recorded, definition_site, display_path
 
 _TARGET = re.compile(
     r"^(?P<location>.+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\((?P<arguments>.*)\))?$", re.DOTALL)
@@ -74,7 +74,8 @@ def load(text: str, base: Path | None = None) -> LoadedModel:
     module = _import_file(target, base) if target.is_file else _import_module(target, base)
     factory = _resolve(module, target)
     try:
-        built = factory(*target.args, **target.kwargs)
+        with constructions_recorded():
+            built = factory(*target.args, **target.kwargs)
     except Exception as error:
         raise CostlensError(f"{target.text}: the factory raised "
                             f"{type(error).__name__}: {first_line(error)}") from error
@@ -204,12 +205,8 @@ def _resolve(module: ModuleType, target: Target) -> Any:
 
 def _definition(factory: Any, module: ModuleType) -> SourceLocation:
     """The factory's `def` line, else the top of its module."""
-    try:
-        filename = inspect.getsourcefile(factory) or module.__file__ or "<unknown>"
-        line = inspect.getsourcelines(factory)[1]
-    except (OSError, TypeError):
-        filename, line = module.__file__ or "<unknown>", 1
-    return SourceLocation(display_path(filename), line)
+    return definition_site(factory) or SourceLocation(
+        display_path(module.__file__) if module.__file__ else module.__name__, 1)
 
 
 def _model_and_inputs(target: Target, built: Any) -> tuple[nn.Module, Inputs | None]:

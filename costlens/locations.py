@@ -1,28 +1,40 @@
-"""Where in the user's code something happened: the line that called a module or issued an op
-(the innermost stack frame that belongs neither to costlens nor to torch nor to the standard
-library), and the line that constructed a module (`self.conv1 = nn.Conv2d(...)`)."""
+"""Where in the user's code something happened: the line that called a module or issued an op,
+and the line that constructed a module (`self.conv1 = nn.Conv2d(...)`).
+
+User code is any file that is not costlens's, torch's, the standard library's or an installed
+package's (site-packages, dist-packages): a finding must land on a line the user can change.
+"""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import re
+import site
 import sys
 import sysconfig
 from types import FrameType
+from typing import Any, Iterator
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_module_registration_hook
 
 from .graph import SourceLocation
 
-_LIBRARY_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
-                 os.path.dirname(torch.__file__) + os.sep)
-_STDLIB_DIRS = tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
-                      for key in ("stdlib", "platstdlib")})
+_LIBRARY_DIRS = tuple({os.path.realpath(path) + os.sep for path in (
+    os.path.dirname(os.path.abspath(__file__)), os.path.dirname(torch.__file__),
+    *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+    *site.getsitepackages(), site.getusersitepackages())})
+_INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
 
 # Frames of these functions mark where tracing began: nothing above them is the model's.
 _BOUNDARIES: set[object] = set()
+
+# Where each submodule was registered, recorded while a factory built the model.
+_SITES: WeakKeyDictionary[nn.Module, dict[str, SourceLocation]] = WeakKeyDictionary()
 
 
 def boundary(function):  # type: ignore[no-untyped-def]
@@ -36,17 +48,69 @@ def user_location() -> SourceLocation | None:
     first (the call of the model itself has no user line)."""
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code not in _BOUNDARIES:
-        if _is_user_file(frame.f_code.co_filename):
+        if is_user_file(frame.f_code.co_filename):
             return SourceLocation(display_path(frame.f_code.co_filename), frame.f_lineno)
         frame = frame.f_back
     return None
 
 
+@contextlib.contextmanager
+def constructions_recorded() -> Iterator[None]:
+    """While a factory runs, note the line of user code that registers each submodule, so a
+    finding points at the assignment that actually ran (one branch of an if, a loop)."""
+    def note(owner: nn.Module, name: str, _module: Any) -> None:
+        location = user_location()
+        if location is not None:
+            _SITES.setdefault(owner, {})[name] = location
+
+    handle = register_module_module_registration_hook(note)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def construction_site(model: nn.Module, path: str) -> SourceLocation | None:
+    """Where user code constructed the module at `path`: the registration recorded while its
+    factory ran, else, in the class of the nearest user-defined ancestor (or a base class), the
+    line `self.<attribute> = ...` holding it or the torch container it sits in. None when
+    neither is known (a model of torch containers only, built outside a factory)."""
+    if not path:
+        return None
+    parts = path.split(".")
+    for depth in range(len(parts) - 1, -1, -1):
+        owner = model.get_submodule(".".join(parts[:depth]))
+        recorded = _SITES.get(owner, {}).get(parts[depth])
+        if recorded is not None:
+            return recorded
+        if not parts[depth].isidentifier():
+            continue
+        for cls in type(owner).__mro__:
+            if cls is nn.Module or not issubclass(cls, nn.Module):
+                break
+            location = _assignment(cls, parts[depth])
+            if location is not None:
+                return location
+    return None
+
+
+def definition_site(value: Any) -> SourceLocation | None:
+    """Where a function or class is defined, if that is user code."""
+    try:
+        filename = inspect.getsourcefile(value)
+        line = inspect.getsourcelines(value)[1]
+    except (OSError, TypeError):
+        return None
+    if filename is None or not is_user_file(filename):
+        return None
+    return SourceLocation(display_path(filename), line)
+
+
 @functools.lru_cache(maxsize=None)
-def _is_user_file(filename: str) -> bool:
-    if filename.startswith(_LIBRARY_DIRS) or filename.startswith("<"):
+def is_user_file(filename: str) -> bool:
+    if filename.startswith("<") or _INSTALLED.search(filename):
         return False
-    return not os.path.realpath(filename).startswith(_STDLIB_DIRS)
+    return not os.path.realpath(filename).startswith(_LIBRARY_DIRS)
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,33 +125,11 @@ def display_path(filename: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def construction_site(model: nn.Module, path: str) -> SourceLocation | None:
-    """Where user code assigned the module at `path`: the nearest ancestor whose class is the
-    user's, and in its class (or a base class) the line `self.<attribute> = ...` that holds the
-    module or the torch container it sits in. None when no such line is written out (a module
-    added with setattr in a loop, a model built of torch containers only)."""
-    if not path:
-        return None
-    parts = path.split(".")
-    for depth in range(len(parts) - 1, -1, -1):
-        owner = model.get_submodule(".".join(parts[:depth]))
-        attribute = parts[depth]
-        if not attribute.isidentifier():
-            continue
-        for cls in type(owner).__mro__:
-            if cls is nn.Module or not issubclass(cls, nn.Module):
-                break
-            location = _assignment(cls, attribute)
-            if location is not None:
-                return location
-    return None
-
-
 @functools.lru_cache(maxsize=None)
 def _assignment(cls: type, attribute: str) -> SourceLocation | None:
     try:
         filename = inspect.getsourcefile(cls)
-        if filename is None or not _is_user_file(filename):
+        if filename is None or not is_user_file(filename):
             return None
         lines, start = inspect.getsourcelines(cls)
     except (OSError, TypeError):

@@ -12,6 +12,7 @@ engine adds the code, severity, target and source location.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections import Counter
@@ -54,18 +55,29 @@ class Severity(str, Enum):
 
 @dataclass(frozen=True)
 class Option:
-    """A rule setting: its default fixes its type (float, int, bool, str or tuple of str; a
-    `quantity` also takes counts like `600M`), `None` defaults make a quantity optional."""
+    """A rule setting, documented under its rule's Options heading. The default fixes its type
+    (float, int, bool or tuple of str); a `quantity` takes counts like `600M` and may be unset
+    (None); numbers must lie within [minimum, maximum]."""
 
     name: str
     default: Any
-    help: str
+    minimum: float | None = None
+    maximum: float | None = None
     quantity: bool = False
 
     def parse(self, value: Any, where: str) -> Any:
         """The value from a config file or the command line, or CostlensError naming `where`."""
-        if self.quantity:
-            return parse_quantity(value, where)
+        parsed = parse_quantity(value, where) if self.quantity else self._typed(value, where)
+        if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+            low = -math.inf if self.minimum is None else self.minimum
+            high = math.inf if self.maximum is None else self.maximum
+            if not low <= parsed <= high:
+                bounds = (f"from {self.minimum:g} to {self.maximum:g}" if self.maximum is not None
+                          else f"of {self.minimum:g} or more")
+                raise CostlensError(f"{where}: expected a number {bounds}, got {value!r}")
+        return parsed
+
+    def _typed(self, value: Any, where: str) -> Any:
         kind = type(self.default)
         if kind is bool:
             if isinstance(value, bool):
@@ -82,10 +94,9 @@ class Option:
                 number = float(value)
             except (TypeError, ValueError):
                 number = None
-            if number is not None and (kind is float or number.is_integer()):
+            if number is not None and math.isfinite(number) and (kind is float
+                                                                  or number.is_integer()):
                 return kind(number)
-        elif kind is str and isinstance(value, str):
-            return value
         raise CostlensError(f"{where}: expected {_kind_name(kind)}, got {value!r}")
 
 
@@ -104,7 +115,7 @@ def parse_quantity(value: Any, where: str) -> float:
 
 
 def _kind_name(kind: type) -> str:
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+    return {bool: "true or false", int: "an integer", float: "a number",
             tuple: "a list of strings"}[kind]
 
 
@@ -205,6 +216,19 @@ class RuleContext:
         """The ops of a module and its descendants (by path), as its figures count them."""
         return self._members.get(layer, [])
 
+    def ops_per_call(self, layer: LayerRecord) -> list[list[OpRecord]]:
+        """The ops that ran during each call of a module (a container never called: one group
+        of everything in it)."""
+        calls = [call.index for call in self.analysis.graph.calls if call.module == layer.name]
+        if not calls:
+            return [self.ops_in(layer.name)]
+        return [self._per_call.get(call, []) for call in calls]
+
+    def feeds_compute(self, op: OpRecord) -> bool:
+        """Whether a conv, matmul or attention op uses this op's output, directly or through
+        other ops; False for the layer that makes the model's output (a classifier head)."""
+        return self._downstream_compute[op.index]
+
     def blocks(self, block_types: tuple[str, ...] = ()) -> list[LayerRecord]:
         """The model's building blocks: modules of a class of the user's that the model uses
         at least twice (a ResNet Bottleneck, an Inception block), and modules of the classes
@@ -221,6 +245,29 @@ class RuleContext:
             for path in module_ancestors(op.module):
                 members.setdefault(path, []).append(op)
         return members
+
+    @cached_property
+    def _per_call(self) -> dict[int, list[OpRecord]]:
+        graph = self.analysis.graph
+        per_call: dict[int, list[OpRecord]] = {}
+        for op in self.analysis.ops:
+            for call in graph.call_chain(graph.nodes[op.index].call):
+                per_call.setdefault(call.index, []).append(op)
+        return per_call
+
+    @cached_property
+    def _downstream_compute(self) -> list[bool]:
+        nodes = self.analysis.graph.nodes
+        consumers: list[list[int]] = [[] for _ in nodes]
+        for node in nodes:
+            for item in node.inputs:
+                if item.producer is not None:
+                    consumers[item.producer].append(node.index)
+        downstream = [False] * len(nodes)
+        for index in range(len(nodes) - 1, -1, -1):  # consumers come later in execution order
+            downstream[index] = any(self.analysis.ops[c].category in _COMPUTE or downstream[c]
+                                    for c in consumers[index])
+        return downstream
 
     @cached_property
     def _repeated(self) -> frozenset[str]:

@@ -1,12 +1,15 @@
 """G1 unequal-channel-widths: a 1x1 convolution with unequal widths moves more memory than needed.
 
 ## What it does
-Checks every pointwise (1x1, ungrouped) convolution. For a 1x1 convolution from c1 to c2
-channels on an h x w map, FLOPs are B = h*w*c1*c2 and the memory access cost (feature maps and
-weights) is MAC = h*w*(c1 + c2) + c1*c2. By the mean value inequality,
-MAC >= 2*sqrt(h*w*B) + B/(h*w), with equality exactly when c1 == c2 (a strided convolution reads
-a larger map than it writes; the bound accounts for that). The rule reports convolutions whose
-MAC exceeds that minimum by more than `max_mac_ratio`, with the equal widths that would reach it.
+Checks every pointwise convolution: 1x1 and ungrouped, or a linear layer applied at every
+position (a channels-last pointwise conv, a transformer MLP). From c1 to c2 channels at
+h x w positions, FLOPs are B = h*w*c1*c2 and the memory access cost of the feature maps and
+weights is MAC = h*w*(c1 + c2) + c1*c2 (a strided 1x1 conv reads only the positions it
+samples; the bias is left out). By the mean value inequality MAC >= 2*sqrt(h*w*B) + B/(h*w),
+with equality exactly when c1 == c2. The rule reports layers whose MAC exceeds that minimum by
+more than `max_mac_ratio`, with the equal widths that would reach it and the memory traffic
+they would save. Layers that only make the model's output (a classifier head, whose width the
+task fixes) are left alone.
 
 ## Why is this bad
 ShuffleNet V2's guideline G1: equal channel width minimizes memory access cost. In the paper's
@@ -38,14 +41,16 @@ def build():
 ```
 
 ## Options
-- `max_mac_ratio` (default 1.3): the most a convolution's MAC may exceed the minimum at its
-  FLOPs, as a factor. 1:2 widths cost about 1.06x, 1:4 about 1.25x, 1:6 1.43x, 1:12 1.87x.
+- `max_mac_ratio` (default 1.3): the most a layer's MAC may exceed the minimum at its FLOPs,
+  as a factor. On large maps 1:2 widths cost about 1.06x, 1:4 1.25x, 1:6 1.43x, 1:12 1.87x;
+  where the weights dominate (few positions) the ratio is nearer 1.
 """
 from __future__ import annotations
 
 import math
 from typing import Iterator
 
+from costlens.analysis import OpRecord
 from costlens.report.units import human
 from costlens.rule import Finding, Option, Rule, RuleContext
 
@@ -53,34 +58,57 @@ from costlens.rule import Finding, Option, Rule, RuleContext
 class UnequalChannelWidths(Rule):
     code = "G1"
     name = "unequal-channel-widths"
-    options = (Option("max_mac_ratio", 1.3, "the most MAC may exceed the minimum at its FLOPs"),)
+    options = (Option("max_mac_ratio", 1.3, minimum=1.0),)
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_mac_ratio"]
         reported: set[str] = set()
-        for op, node in context.ops("conv"):
-            weight, source, out = node.arg("weight"), node.arg("input"), node.outputs[0]
-            if (op.module in reported or node.attr("transposed", False)
-                    or int(node.attr("groups", 1)) != 1 or any(k != 1 for k in weight.shape[2:])):
+        for op, widths in _pointwise_layers(context):
+            if op.module in reported or not context.feeds_compute(op):
                 continue
-            c1, c2 = source.shape[1], out.shape[1]
-            reads, writes = source.numel // c1, out.numel // c2  # batch x map size, in and out
-            flops = writes * c1 * c2
-            mac = reads * c1 + writes * c2 + c1 * c2
-            minimum = 2 * math.sqrt(reads * flops) + flops / writes
+            c1, c2, positions, itemsize = widths
+            flops = positions * c1 * c2
+            mac = positions * (c1 + c2) + c1 * c2
+            minimum = 2 * math.sqrt(positions * flops) + flops / positions
             ratio = mac / minimum
             if ratio <= limit:
                 continue
             reported.add(op.module)
-            best_in = round(math.sqrt(writes * c1 * c2 / reads))
-            best_out = round(math.sqrt(reads * c1 * c2 / writes))
-            saved = (mac - minimum) * source.itemsize
+            equal = round(math.sqrt(c1 * c2))
+            saved = (mac - minimum) * itemsize
+            kind = "1x1 conv" if op.category == "conv" else "linear layer"
             yield Finding(op.module, (
-                f"1x1 conv {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
-                f"these FLOPs (limit {limit:g}x); {best_in}->{best_out} would move "
+                f"{kind} {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
+                f"these FLOPs (limit {limit:g}x); {equal}->{equal} would move "
                 f"{human(saved, 'B')} less"), {
-                "c1": c1, "c2": c2, "mac": mac, "minimum_mac": round(minimum),
-                "ratio": round(ratio, 4), "limit": limit, "saved_bytes": round(saved)})
+                "c1": c1, "c2": c2, "positions": positions, "mac": mac,
+                "minimum_mac": round(minimum), "ratio": round(ratio, 4), "limit": limit,
+                "saved_bytes": round(saved)})
+
+
+def _pointwise_layers(context: RuleContext) -> Iterator[tuple[OpRecord, tuple[int, int, int, int]]]:
+    """Each pointwise op with (c1, c2, positions, bytes per element): dense 1x1 convolutions,
+    and the matrix products of linear layers."""
+    linear = {m.path for m in context.analysis.graph.modules if m.type in _LINEAR_TYPES}
+    for op in context.analysis.ops:
+        node = context.node(op)
+        out = node.outputs[0] if node.outputs else None
+        if out is None or out.numel == 0:
+            continue
+        if op.category == "conv":
+            weight = node.arg("weight")
+            if (node.attr("transposed", False) or int(node.attr("groups", 1)) != 1
+                    or any(k != 1 for k in weight.shape[2:])):
+                continue
+            c1, c2 = weight.shape[1], weight.shape[0]
+            yield op, (c1, c2, out.numel // c2, out.itemsize)
+        elif op.category == "matmul" and op.module in linear and op.op.startswith(_PRODUCTS):
+            c1, c2 = op.inputs[-1][0], out.shape[-1]  # (positions, c1) @ (c1, c2)
+            yield op, (c1, c2, out.numel // c2, out.itemsize)
+
+
+_LINEAR_TYPES = frozenset({"Linear", "LazyLinear"})
+_PRODUCTS = ("aten.mm.", "aten.addmm.")
 
 
 def _ratio(c1: int, c2: int) -> str:

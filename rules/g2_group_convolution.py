@@ -5,7 +5,8 @@ Checks every grouped convolution except depthwise ones (one input channel per gr
 covers). A convolution from c1 to c2 channels in g groups costs the FLOPs of a dense one from
 c1 to c2/g channels and reads the same input and weights, but writes g times the output. The
 rule reports group convolutions whose MAC exceeds that dense equivalent's by more than
-`max_mac_ratio`, and how much memory traffic the dense one would save.
+`max_mac_ratio`, and how much memory traffic the dense one would save. (At fixed widths, fewer
+groups cost more FLOPs and more weights; the saving is the dense layer's at the same FLOPs.)
 
 ## Why is this bad
 ShuffleNet V2's guideline G2: excessive group convolution increases MAC. At fixed input and
@@ -53,8 +54,7 @@ from costlens.rule import Finding, Option, Rule, RuleContext
 class ExcessiveGroupConvolution(Rule):
     code = "G2"
     name = "excessive-group-convolution"
-    options = (Option("max_mac_ratio", 1.5,
-                      "the most MAC may exceed that of the dense convolution of equal FLOPs"),)
+    options = (Option("max_mac_ratio", 1.5, minimum=1.0),)
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_mac_ratio"]
@@ -63,7 +63,7 @@ class ExcessiveGroupConvolution(Rule):
             weight, source, out = node.arg("weight"), node.arg("input"), node.outputs[0]
             groups = int(node.attr("groups", 1))
             if (op.module in reported or groups == 1 or node.attr("transposed", False)
-                    or weight.shape[1] == 1):  # one input channel per group: depthwise
+                    or weight.shape[1] == 1 or out.numel == 0):  # 1 input channel: depthwise
                 continue
             c1, c2 = source.shape[1], out.shape[1]
             map_out = out.numel // c2
@@ -78,7 +78,8 @@ class ExcessiveGroupConvolution(Rule):
             saved = (grouped - dense) * source.itemsize
             yield Finding(op.module, (
                 f"{kernel} group conv {c1}->{c2} with {groups} groups has MAC {ratio:.2f}x a "
-                f"dense conv of equal FLOPs ({c1}->{c2 // groups}) (limit {limit:g}x); fewer "
-                f"groups would move up to {human(saved, 'B')} less"), {
+                f"dense conv of equal FLOPs ({c1}->{c2 // groups}) (limit {limit:g}x), which "
+                f"would move {human(saved, 'B')} less; within a FLOPs budget, prefer fewer "
+                "groups and fewer output channels"), {
                 "c1": c1, "c2": c2, "groups": groups, "mac": grouped, "dense_mac": dense,
                 "ratio": round(ratio, 4), "limit": limit, "saved_bytes": saved})

@@ -68,9 +68,9 @@ class FragmentedBlock(Rule):
     code = "G3"
     name = "fragmented-block"
     options = (
-        Option("max_fragments", 6, "the most conv and pooling ops per call of a block"),
-        Option("max_branches", 3, "the most compute ops a block may run side by side"),
-        Option("block_types", (), "class names to treat as blocks even if used once"),
+        Option("max_fragments", 6, minimum=0),
+        Option("max_branches", 3, minimum=1),
+        Option("block_types", ()),
     )
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
@@ -80,11 +80,12 @@ class FragmentedBlock(Rule):
             block = layer.block
             if block.fragments <= max_fragments and block.branches <= max_branches:
                 continue
+            fix = ("merge branches into fewer, wider convolutions" if block.fragments else
+                   "fuse the parallel matrix products (q/k/v, gate/up) into one")
             yield Finding(layer.name, (
                 f"{layer.type} block has {block.fragments} fragments in {block.branches} "
                 f"parallel branches and launches {block.kernels} kernels per call (limits "
-                f"{max_fragments} fragments, {max_branches} branches); merge branches into "
-                "fewer, wider convolutions"), {
+                f"{max_fragments} fragments, {max_branches} branches); {fix}"), {
                 "fragments": block.fragments, "branches": block.branches,
                 "kernels": block.kernels, "max_fragments": max_fragments,
                 "max_branches": max_branches})

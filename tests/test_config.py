@@ -107,6 +107,30 @@ def test_pyproject_without_a_costlens_section_is_passed_over(tmp_path: Path) -> 
     assert load_config(RULES, start=inner).select == ("G1",)
 
 
+def test_target_lines_keep_factory_arguments_whole(tmp_path: Path) -> None:
+    _write(tmp_path / "setup.cfg", """
+        [DEFAULT]
+        project = demo
+
+        [costlens]
+        targets =
+            models/net.py:build(width=0.5, name='a b') --input 1x3x8x8 --dtype float16
+        fail_on = error
+    """)
+    config = load_config(RULES, start=tmp_path)
+    (target,) = config.targets
+    assert (target.spec, target.inputs, target.dtype) == (
+        "models/net.py:build(width=0.5, name='a b')", ("1x3x8x8",), "float16")
+    assert config.fail_on == Severity.ERROR  # fail_on spelled in snake case
+
+
+def test_a_key_set_in_both_spellings_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path / "pyproject.toml",
+           "[tool.costlens.rules.G1]\nmax-mac-ratio = 2\nmax_mac_ratio = 1.1\n")
+    with pytest.raises(CostlensError, match="'max_mac_ratio' is set twice"):
+        load_config(RULES, start=tmp_path)
+
+
 def test_no_configuration_is_an_empty_one(tmp_path: Path) -> None:
     config = load_config(RULES, start=tmp_path)
     assert (config.path, config.targets, config.select, config.fail_on) == (
@@ -126,6 +150,8 @@ def test_no_configuration_is_an_empty_one(tmp_path: Path) -> None:
     ("[tool.costlens.rules.Q1]\nlimit = 2", "unknown rule code 'Q1'"),
     ("[tool.costlens.budgets]\nlatency = '3ms'", "unknown budget 'latency'"),
     ("[tool.costlens.budgets]\nflops = 'lots'", "budgets.flops: expected a count"),
+    ("[tool.costlens.rules.G4]\nmax-share = 60", "max-share: expected a number from 0 to 1"),
+    ("[tool.costlens.rules.G1]\nmax-mac-ratio = 'nan'", "max-mac-ratio: expected a number"),
     ("[tool.costlens.per-module-ignores]\n'a.*' = ['Z']", "unknown rule code 'Z'"),
 ])
 def test_mistakes_are_named(tmp_path: Path, body: str, message: str) -> None:

@@ -77,13 +77,17 @@ def test_bad_quantities(bad) -> None:
         parse_quantity(bad, "here")
 
 
-def test_option_types() -> None:
-    assert Option("ratio", 1.3, "").parse("1.5", "x") == 1.5
-    assert Option("count", 6, "").parse(7.0, "x") == 7
-    assert Option("types", (), "").parse(["A", "B"], "x") == ("A", "B")
-    assert Option("types", (), "").parse("A, B", "x") == ("A", "B")
-    for option, value in ((Option("count", 6, ""), 6.5), (Option("ratio", 1.3, ""), "high"),
-                          (Option("types", (), ""), [1]), (Option("flag", False, ""), "maybe")):
+def test_option_types_and_bounds() -> None:
+    assert Option("ratio", 1.3, minimum=1.0).parse("1.5", "x") == 1.5
+    assert Option("count", 6).parse(7.0, "x") == 7
+    assert Option("types", ()).parse(["A", "B"], "x") == ("A", "B")
+    assert Option("types", ()).parse("A, B", "x") == ("A", "B")
+    assert Option("flag", False).parse("yes", "x") is True
+    for option, value in ((Option("count", 6), 6.5), (Option("ratio", 1.3), "high"),
+                          (Option("ratio", 1.3), "nan"), (Option("types", ()), [1]),
+                          (Option("flag", False), "maybe"),
+                          (Option("share", 0.6, minimum=0.0, maximum=1.0), 60),
+                          (Option("ratio", 1.3, minimum=1.0), 0.5)):
         with pytest.raises(CostlensError, match="^x: expected"):
             option.parse(value, "x")
 

@@ -3,8 +3,9 @@ documentation as help, one result per finding on the file and line it points at.
 from __future__ import annotations
 
 import json
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Sequence
+from urllib.parse import quote
 
 from .. import __version__
 from ..rule import Rule
@@ -23,7 +24,7 @@ def render_sarif(run: LintRun, rules: Sequence[type[Rule]]) -> str:
             "message": {"text": f"{d.module or '(model)'}: {d.message}"},
             "locations": [{
                 "physicalLocation": {
-                    "artifactLocation": {"uri": PurePath(d.location.file).as_posix()},
+                    "artifactLocation": {"uri": _uri(d.location.file)},
                     "region": {"startLine": d.location.line},
                 },
                 "logicalLocations": [{"fullyQualifiedName": d.module or d.target,
@@ -47,6 +48,14 @@ def render_sarif(run: LintRun, rules: Sequence[type[Rule]]) -> str:
         }],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+def _uri(path: str) -> str:
+    """A URI reference: relative paths percent-encoded as they are, absolute ones as file://."""
+    pure = PurePath(path)
+    if pure.is_absolute():
+        return Path(path).as_uri()
+    return quote(pure.as_posix())
 
 
 def _descriptor(rule: type[Rule]) -> dict:

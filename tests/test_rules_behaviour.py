@@ -1,0 +1,140 @@
+"""The rules on the cases that trip naive versions: strided and linear pointwise layers,
+output heads, blocks called differently each time, norms and transformer blocks, empty and
+zero budgets."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import costlens
+
+
+def _lint(model: nn.Module, inputs, code: str, **options):
+    return costlens.lint(model, inputs, select=[code], options={code: options} if options else None)
+
+
+class Pointwise(nn.Module):
+    """Two pointwise layers and a head, so neither layer makes the output itself."""
+
+    def __init__(self, first: nn.Module, second: nn.Module) -> None:
+        super().__init__()
+        self.first, self.second, self.head = first, second, nn.Conv2d(16, 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.second(self.first(x)))
+
+
+def test_g1_counts_a_strided_1x1_conv_at_the_positions_it_samples() -> None:
+    strided = Pointwise(nn.Conv2d(128, 64, 1, stride=2), nn.Conv2d(64, 16, 1))
+    dense = Pointwise(nn.Conv2d(128, 64, 1), nn.Conv2d(64, 16, 1))
+    # the same 28x28 output positions: from a 56x56 map by stride 2, or from a 28x28 map
+    ratios = [[d.figures["ratio"] for d in _lint(model, torch.randn(1, 128, size, size), "G1",
+                                                  max_mac_ratio=1.0) if d.module == "first"]
+              for model, size in ((strided, 56), (dense, 28))]
+    assert ratios[0] and ratios[0] == ratios[1]  # 2:1 widths: about 1.06x, strided or not
+    assert not [d for d in _lint(strided, torch.randn(1, 128, 56, 56), "G1")
+                if d.module == "first"]
+
+
+def test_g1_treats_a_linear_layer_as_a_pointwise_conv() -> None:
+    class ChannelsLast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up, self.down = nn.Linear(24, 288), nn.Linear(288, 24)
+            self.head = nn.Linear(24, 24)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.down(self.up(x)))
+
+    found = _lint(ChannelsLast(), torch.randn(1, 56, 56, 24), "G1")
+    messages = {d.module: d.message for d in found}
+    assert set(messages) == {"up", "down"}
+    assert messages["up"].startswith("linear layer 24->288 (1:12) has MAC")
+
+
+def test_g1_leaves_the_output_head_alone() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.Conv2d(64, 2, 1))
+    assert _lint(model, torch.randn(1, 3, 64, 64), "G1") == []
+
+
+def test_g2_says_what_the_dense_equivalent_saves() -> None:
+    model = nn.Sequential(nn.Conv2d(128, 128, 3, padding=1, groups=32), nn.ReLU())
+    (finding,) = _lint(model, torch.randn(1, 128, 56, 56), "G2")
+    assert "dense conv of equal FLOPs (128->4) (limit 1.5x), which would move" in finding.message
+    assert finding.figures["mac"] > finding.figures["dense_mac"]
+
+
+class Gated(nn.Module):
+    """A block that adds its shortcut on one call and not on the other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(32, 32, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, shortcut: bool) -> torch.Tensor:
+        y = torch.relu(self.conv(x))
+        return y + x if shortcut else y
+
+
+class TwoCalls(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = Gated(), Gated()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first(x, True)
+        return self.second(self.second(x, False), True)
+
+
+def test_g4_reports_the_heaviest_call_of_a_block() -> None:
+    found = {d.module: d for d in _lint(TwoCalls(), torch.randn(1, 32, 28, 28), "G4",
+                                        max_share=0.0)}
+    assert "relu x1" in found["second"].message and "add x1" in found["second"].message
+    assert "in its heaviest call" in found["second"].message
+    assert found["second"].figures["share"] == found["first"].figures["share"]
+
+
+class Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm, self.fc = nn.LayerNorm(64), nn.Linear(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc(self.norm(x)) * 0.5
+
+
+def test_g4_names_norms_and_scales_with_their_own_remedies() -> None:
+    model = nn.Sequential(Encoder(), Encoder())
+    (first, _) = _lint(model, torch.randn(1, 256, 64), "G4", max_share=0.0)
+    assert "layer_norm x1" in first.message and "mul x1" in first.message
+    assert "fuse the normalization into the kernel next to it" in first.message
+    assert "fold constant scales into the weights" in first.message
+    assert "drop activations" not in first.message
+
+
+def test_g3_suggests_fusing_matrix_products_in_a_transformer_block() -> None:
+    class Parallel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q, self.k, self.v, self.up = (nn.Linear(64, 64) for _ in range(4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.q(x) + self.k(x) + self.v(x) + self.up(x)
+
+    found = _lint(nn.Sequential(Parallel(), Parallel()), torch.randn(1, 16, 64), "G3")
+    assert found and "fuse the parallel matrix products" in found[0].message
+    assert "convolutions" not in found[0].message
+
+
+def test_zero_budgets_and_empty_batches_do_not_crash() -> None:
+    conv = nn.Conv2d(8, 64, 1)
+    (over,) = costlens.lint(conv, torch.randn(1, 8, 4, 4), select=["B1"], budgets={"flops": 0})
+    assert over.message.endswith("over its budget of 0")
+    assert costlens.lint(Pointwise(nn.Conv2d(8, 64, 1), nn.Conv2d(64, 16, 1)),
+                         torch.randn(0, 8, 4, 4), select=["G"]) == []
+
+
+def test_api_findings_point_at_user_code_not_torch() -> None:
+    model = nn.Sequential(nn.Conv2d(13, 78, 1), nn.Conv2d(78, 13, 1), nn.Conv2d(13, 13, 1))
+    found = costlens.lint(model, torch.randn(1, 13, 56, 56), select=["G1"])
+    assert found and all(d.location.file.endswith("test_rules_behaviour.py") for d in found)
