@@ -16,21 +16,24 @@ from .rulebook import all_rules, select_rules
 from .trace import trace
 
 
-def trace_model(model: Any, inputs: Any = None, *, train: bool = False) -> OpGraph:
-    """The op graph of one forward pass; `inputs` as for `analyze`."""
+def trace_model(model: Any, inputs: Any = None, *, train: bool = False,
+                real: bool = False) -> OpGraph:
+    """The op graph of one forward pass; `inputs` and the options as for `analyze`."""
     args, kwargs = split_inputs(inputs)
-    return trace(model, args, kwargs, is_known=is_known, train=train)
+    return trace(model, args, kwargs, is_known=is_known, train=train, real=real)
 
 
-def analyze(model: Any, inputs: Any = None, *, train: bool = False) -> Analysis:
+def analyze(model: Any, inputs: Any = None, *, train: bool = False,
+            real: bool = False) -> Analysis:
     """Trace `model` on `inputs` and cost every op.
 
     `inputs` is a tensor (the one positional input), a tuple or list of positional inputs, a
     dict of keyword inputs, or both as `costlens.Inputs(args, kwargs)`. Tensors may be real or
     on the meta device; only their shapes and dtypes are used unless the model needs values.
-    The model is analyzed in eval mode unless `train=True`, and is left as it was.
+    The model is analyzed in eval mode unless `train=True`, on the meta device unless
+    `real=True` (real copies of its weights and inputs), and is left as it was.
     """
-    return analyze_graph(trace_model(model, inputs, train=train))
+    return analyze_graph(trace_model(model, inputs, train=train, real=real))
 
 
 def lint(model: Any, inputs: Any = None, *, select: Iterable[str] = (),
@@ -48,10 +51,10 @@ def lint(model: Any, inputs: Any = None, *, select: Iterable[str] = (),
     return lint_analysis(analysis, type(model).__name__, settings, _location_of(model))
 
 
-def lint_target(target: TargetConfig, settings: LintSettings, *,
-                train: bool = False) -> list[Diagnostic]:
+def lint_target(target: TargetConfig, settings: LintSettings, *, train: bool = False,
+                trust_pickle: bool = False) -> list[Diagnostic]:
     """Load a TARGET, analyze it and lint it; its own budgets override the settings'."""
-    loaded = load(target.spec, target.base)
+    loaded = load(target.spec, target.base, trust_pickle=trust_pickle)
     analysis = analyze(loaded.model, model_inputs(loaded, target.inputs, target.dtype),
                        train=train)
     budgets = {**settings.budgets, **target.budgets}

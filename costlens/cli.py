@@ -114,7 +114,8 @@ def _add_rules(commands: argparse._SubParsersAction) -> None:
 
 
 _TARGET_HELP = ("path/to/file.py:factory or package.module:factory, optionally with literal "
-                "arguments: 'file.py:factory(width=0.5)'")
+                "arguments: 'file.py:factory(width=0.5)'; or a saved model: model.pt2 "
+                "(torch.export), model.pt (a pickle, with --trust-pickle)")
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -124,11 +125,14 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", help="dtype of the --input tensors (default float32)")
     parser.add_argument("--train", action="store_true",
                         help="trace in training mode (batch statistics, dropout); default eval")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="load .pt / .pth targets, which are pickles: loading one runs the "
+                             "code it holds")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def _report(options: argparse.Namespace) -> int:
-    loaded = load(options.target)
+    loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
     analysis = analyze(loaded.model, inputs, train=options.train)
     text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top))
@@ -152,7 +156,8 @@ def _lint(options: argparse.Namespace) -> int:
     failures: list[tuple[str, CostlensError]] = []
     for target in targets:
         try:
-            diagnostics.extend(lint_target(target, settings, train=options.train))
+            diagnostics.extend(lint_target(target, settings, train=options.train,
+                                           trust_pickle=options.trust_pickle))
         except CostlensError as error:  # report it, lint the other targets
             failures.append((target.spec, error))
     if options.write_baseline:

@@ -1,9 +1,10 @@
 """TARGET -> (model, example inputs).
 
 A TARGET names code that builds a model: `path/to/file.py:factory` or `package.module:factory`,
-optionally with literal keyword arguments, `file.py:factory(width=0.5)`. A file is imported as
-`python file.py` would see it, its directory first on sys.path, so it can import modules beside
-it. The factory returns a module, `(module, inputs)` or `(module, args, kwargs)`.
+optionally with literal keyword arguments, `file.py:factory(width=0.5)`; or a saved model, a
+torch.export archive (`model.pt2`) or, if trusted, a pickle (`model.pt`; serialized.py). A file
+is imported as `python file.py` would see it, its directory first on sys.path, so it can import
+modules beside it. The factory returns a module, `(module, inputs)` or `(module, args, kwargs)`.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .errors import CostlensError, first_line
 from .graph import SourceLocation
 from .inputs import Inputs, shape_inputs, split_inputs
 from .locations import constructions_recorded, definition_site, display_path
+from .serialized import is_saved_model, load_saved_model
 
 _TARGET = re.compile(
     r"^(?P<location>.+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\((?P<arguments>.*)\))?$", re.DOTALL)
@@ -60,17 +62,23 @@ class LoadedModel:
 def parse_target(text: str) -> Target:
     match = _TARGET.match(text.strip())
     if not match:
-        raise CostlensError(f"bad target {text!r}: expected path/to/file.py:factory or "
-                            "package.module:factory")
+        raise CostlensError(f"bad target {text!r}: expected path/to/file.py:factory, "
+                            "package.module:factory or a saved model (.pt2, or .pt with "
+                            "--trust-pickle)")
     args, kwargs = _literal_arguments(text, match.group("arguments"))
     return Target(text, match.group("location"), match.group("factory"), args, kwargs)
 
 
-def load(text: str, base: Path | None = None) -> LoadedModel:
-    """Import the TARGET's code and call its factory; relative file paths and modules are
-    looked up from `base` (default: the working directory)."""
-    target = parse_target(text)
+def load(text: str, base: Path | None = None, *, trust_pickle: bool = False) -> LoadedModel:
+    """Import the TARGET's code and call its factory, or read a saved model; relative file
+    paths and modules are looked up from `base` (default: the working directory)."""
     base = base or Path.cwd()
+    if is_saved_model(text):
+        path = base / text.strip()
+        model, inputs = load_saved_model(path, trust_pickle=trust_pickle)
+        return LoadedModel(Target(text, text.strip(), ""), model, inputs,
+                           SourceLocation(display_path(str(path)), 1))
+    target = parse_target(text)
     module = _import_file(target, base) if target.is_file else _import_module(target, base)
     factory = _resolve(module, target)
     try:
@@ -198,8 +206,8 @@ def _resolve(module: ModuleType, target: Target) -> Any:
             raise CostlensError(f"{target.location} has no {target.factory!r}{hint}")
         value = getattr(value, part)
     if not callable(value):
-        raise CostlensError(f"{target.location}:{target.factory} is a "
-                            f"{type(value).__name__}, not a callable factory")
+        raise CostlensError(f"{target.location}:{target.factory} is "
+                            f"{_article(type(value).__name__)}, not a callable factory")
     return value
 
 
@@ -225,4 +233,8 @@ def _model_and_inputs(target: Target, built: Any) -> tuple[nn.Module, Inputs | N
 def _describe(value: Any) -> str:
     if isinstance(value, tuple):
         return "a tuple of (" + ", ".join(type(item).__name__ for item in value) + ")"
-    return "None" if value is None else f"a {type(value).__name__}"
+    return "None" if value is None else _article(type(value).__name__)
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -72,12 +72,13 @@ class _ForwardFailed(Exception):
 
 
 def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None, *,
-          is_known: KnownOp | None = None, train: bool = False) -> OpGraph:
+          is_known: KnownOp | None = None, train: bool = False, real: bool = False) -> OpGraph:
     """Run `model(*args, **kwargs)` once and return every aten op it ran.
 
     `is_known(op, tags)` says whether an op will be costed; an unknown op that torch can
     decompose is recorded with its decomposition as parts. `train` traces in training mode
-    (batch statistics, dropout); the default is inference, as the model will be served.
+    (batch statistics, dropout); the default is inference, as the model will be served. `real`
+    skips the meta device and runs on real copies of the weights and inputs.
     """
     if not isinstance(model, nn.Module):
         raise CostlensError(f"expected a torch.nn.Module, got {type(model).__name__}")
@@ -85,8 +86,10 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     kwargs = dict(kwargs or {})
     names = {id(module): name for name, module in model.named_modules()}
+    reason = "asked for"
     try:
-        return _attempt(model, names, args, kwargs, is_known, train, real=False)
+        if not real:
+            return _attempt(model, names, args, kwargs, is_known, train, real=False)
     except NeedsRealTensors as need:
         reason = f"{need.op} needs tensor values, which the meta device does not have"
     except _ForwardFailed as failed:
