@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import CostlensError
+from .errors import CostlensError, first_line
 from .rule import Rule, Severity, parse_quantity
 from .rulebook import check_codes
 
@@ -265,7 +265,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
-        raise CostlensError(f"{path}: not valid TOML: {error}") from None
+        raise CostlensError(f"{path}: not valid TOML: {first_line(error)}") from None
 
 
 def _read_ini(path: Path) -> configparser.ConfigParser:
@@ -274,7 +274,7 @@ def _read_ini(path: Path) -> configparser.ConfigParser:
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as error:
-        raise CostlensError(f"{path}: not a valid setup.cfg: {error}") from None
+        raise CostlensError(f"{path}: not a valid setup.cfg: {first_line(error)}") from None
     return parser
 
 

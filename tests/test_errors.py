@@ -66,6 +66,9 @@ CASES = [
      "--strict: ops with no cost formula: aten._fft_r2c.default (1x)"),
     (["report", "model.pt"], "model.pt is a pickle"),
     (["reportt", "x.py:f"], "invalid choice: 'reportt'"),
+    (["report", "factories.py:linear", "--depth", "deep"], "expected a whole number, not 'deep'"),
+    (["lint", "factories.py:linear", "--config", "syntax.py"],
+     "syntax.py: not a valid setup.cfg: File contains no section headers."),
 ]
 
 
