@@ -162,10 +162,6 @@ class ModuleInfo:
     type_module: str = ""  # where the class is defined: `torch.nn.modules.conv`, `resnet`
 
     @property
-    def depth(self) -> int:
-        return module_depth(self.path)
-
-    @property
     def library_type(self) -> bool:
         """A class of torch's own (Conv2d, Sequential) rather than the user's."""
         return self.type_module == "torch" or self.type_module.startswith("torch.")
