@@ -1,6 +1,7 @@
 """Shared test helpers: the bundled examples on sys.path, and one-op models for formula tests."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from torch import nn
 
 import costlens
 from costlens.analysis import OpRecord
+from costlens.platforms.profile import KERNEL_CLASSES, ClassRate, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -54,3 +56,21 @@ def meta_input() -> Callable[..., torch.Tensor]:
     def make(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype, device="meta")
     return make
+
+
+def made_up_profile(**changes: object) -> Profile:
+    """A made-up device with round numbers: every class 1 GFLOP/s, 1 GB/s in cache, 1 us."""
+    rates = {name: ClassRate(1e9, 1e9, 1e-6) for name in KERNEL_CLASSES}
+    base = Profile(
+        name="made-up", device="cpu", device_name="test", threads=1, torch_version="x",
+        created="2026-01-01", calibration_seconds=0.0, op_overhead_s=1e-6,
+        view_overhead_s=0.5e-6, module_call_overhead_s=2e-6, bandwidth_bytes_per_s=0.5e9,
+        cache_bytes=1000, saturation=1.0, overlap=False, rates=rates, warm_rates=rates,
+        in_network_factor=1.0)
+    return dataclasses.replace(base, **changes)
+
+
+#: Upper bounds no real measurement can pass, per device: multiply-adds per second (a CPU core:
+#: two 16-wide FMA units at 4 GHz; an H100/H200: about 500 T with bf16/TF32 tensor cores) and
+#: bytes per second (DDR5 channels / HBM3e).
+CEILINGS = {"cpu": (2 * 16 * 4e9, 400e9), "cuda": (600e12, 6e12)}

@@ -1,0 +1,145 @@
+"""The latency estimate: the roofline per op, fixed costs, utilization, overlap, fusion, and
+how per-op times add up to layers and the total."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import made_up_profile
+from torch import nn
+
+import costlens
+from costlens.platforms.estimate import (
+    COMPUTE,
+    FUSED,
+    MEMORY,
+    OVERHEAD,
+    estimate,
+    op_seconds,
+)
+
+
+def test_roofline_takes_the_slower_of_compute_and_memory_plus_the_fixed_cost() -> None:
+    device = made_up_profile()
+    assert op_seconds(device, "conv_dense", 10_000, 100, 10) == pytest.approx(
+        (1e-6 + 10e-6, COMPUTE))
+    # 1000 bytes in cache at 1 GB/s, 4000 beyond it at 0.5 GB/s
+    assert op_seconds(device, "elementwise", 10, 5000, 10) == pytest.approx(
+        (1e-6 + 1e-6 + 8e-6, MEMORY))
+    assert op_seconds(device, "elementwise", 1, 1, 1) == pytest.approx((1e-6 + 1e-9, OVERHEAD))
+    assert op_seconds(device, "view", 0, 0, 0) == (0.5e-6, OVERHEAD)
+    assert op_seconds(device, "unsupported", 0, 0, 0) == (1e-6, OVERHEAD)
+
+
+def test_too_little_parallelism_leaves_the_device_partly_idle() -> None:
+    device = made_up_profile(saturation=100.0)
+    full = op_seconds(device, "matmul", 10_000, 0, 100)[0] - 1e-6
+    quarter = op_seconds(device, "matmul", 10_000, 0, 25)[0] - 1e-6
+    assert quarter == pytest.approx(4 * full)
+
+
+def test_an_overlapping_device_hides_the_fixed_cost_behind_the_kernel() -> None:
+    device = made_up_profile(overlap=True)
+    assert op_seconds(device, "conv_dense", 10_000, 0, 10)[0] == pytest.approx(10e-6)
+    assert op_seconds(device, "conv_dense", 10, 0, 10) == pytest.approx((1e-6, OVERHEAD))
+
+
+class ConvBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn(self.conv(x)))
+        return torch.relu(self.conv2(y) + x)
+
+
+def test_times_add_up_to_layers_and_the_total() -> None:
+    analysis = costlens.analyze(nn.Sequential(ConvBlock(), ConvBlock()), torch.randn(1, 8, 8, 8))
+    latency = estimate(analysis, made_up_profile())
+    calls = len(analysis.graph.calls)
+    assert latency.seconds == pytest.approx(sum(op.seconds for op in latency.ops)
+                                            + calls * 2e-6)
+    assert latency.module_call_seconds == pytest.approx(calls * 2e-6)
+    assert latency.layers[""].seconds == pytest.approx(latency.seconds)
+    children = [latency.layers[name] for name in ("0", "1")]
+    root_call = 2e-6
+    assert sum(layer.seconds for layer in children) + root_call == pytest.approx(latency.seconds)
+    assert sum(layer.share for layer in children) == pytest.approx(1 - root_call / latency.seconds)
+
+
+def test_fusion_folds_batch_norm_and_fuses_activations_into_their_producer() -> None:
+    analysis = costlens.analyze(ConvBlock(), torch.randn(1, 8, 8, 8))
+    device = made_up_profile()
+    plain, fused = estimate(analysis, device), estimate(analysis, device, fuse=True)
+    ops = {op.op.split(".")[1]: time for op, time in zip(analysis.ops, fused.ops)}
+    assert [t.bound for op, t in zip(analysis.ops, fused.ops)
+            if op.op.startswith(("aten.native_batch_norm", "aten.relu"))] == [FUSED] * 3
+    convs = [i for i, op in enumerate(analysis.ops) if op.category == "conv"]
+    adds = [i for i, op in enumerate(analysis.ops) if op.op.startswith("aten.add")]
+    batch_norm = next(t for op, t in zip(analysis.ops, fused.ops) if "batch_norm" in op.op)
+    assert batch_norm.fused_into == convs[0]
+    relus = [t for op, t in zip(analysis.ops, fused.ops) if op.op.startswith("aten.relu")]
+    assert [relu.fused_into for relu in relus] == [convs[0], adds[0]]
+    assert ops["add"].bound != FUSED
+    assert fused.module_call_seconds == 0
+    assert fused.seconds < plain.seconds
+
+
+def test_an_output_read_twice_is_not_fused() -> None:
+    class TwoReaders(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return torch.relu(y) + y
+
+    analysis = costlens.analyze(TwoReaders(), torch.randn(1, 4, 4, 4))
+    fused = estimate(analysis, made_up_profile(), fuse=True)
+    assert FUSED not in {time.bound for time in fused.ops}
+
+
+def test_coldness_follows_the_working_set() -> None:
+    device = made_up_profile(cache_bytes=1 << 20)
+    assert device.coldness(1 << 19) == 0 and device.coldness(1 << 20) == 0
+    assert device.coldness(1 << 21) == pytest.approx(0.5)
+    assert device.coldness(1 << 22) == 1 and device.coldness(1 << 30) == 1
+
+
+def test_working_set_is_weights_plus_the_most_activations_alive_at_once() -> None:
+    from costlens.platforms.estimate import working_set_bytes
+    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.ReLU(), nn.Conv2d(8, 4, 1,
+                                                                                bias=False))
+    analysis = costlens.analyze(chain, torch.randn(1, 4, 16, 16))
+    weights, model_input = (4 * 8 + 8 * 4) * 4, 4 * 256 * 4
+    # most alive at the ReLU: the first conv's output (8 maps) and its own
+    assert working_set_bytes(analysis) == weights + model_input + (8 * 256 + 8 * 256) * 4
+
+
+def test_cold_and_warm_rates_blend_by_coldness() -> None:
+    warm = {name: dataclasses.replace(rate, flops_per_s=4e9)
+            for name, rate in made_up_profile().rates.items()}
+    device = made_up_profile(warm_rates=warm, cache_bytes=10**9)
+    cold = op_seconds(device, "conv_dense", 10_000, 0, 10, coldness=1.0)[0]
+    hot = op_seconds(device, "conv_dense", 10_000, 0, 10, coldness=0.0)[0]
+    assert cold == pytest.approx(11e-6) and hot == pytest.approx(1e-6 + 2.5e-6)
+    assert op_seconds(device, "conv_dense", 10_000, 0, 10, coldness=0.5)[0] == pytest.approx(
+        (cold + hot) / 2)
+
+
+def test_a_calibration_sample_corrects_ops_of_its_size() -> None:
+    from costlens.platforms.profile import Sample
+    device = made_up_profile()
+    roofline = op_seconds(device, "conv_1x1", 10_000, 100, 10)[0] + 2e-6  # + its module call
+    slow = Sample("conv_1x1", "slow shape", 10_000, 100, 10, 2 * roofline)  # a cold sample
+    corrected = dataclasses.replace(device, samples=(slow,))
+    # 100 parts the sample's ratio of 2, 1 part no correction
+    assert corrected.correction("conv_1x1", 10_000, 100) == pytest.approx(2 ** (100 / 101))
+    far = corrected.correction("conv_1x1", 10_000_000, 100_000)
+    assert 1 < far < 1.5  # pulled towards no correction away from the sample
+    assert corrected.correction("conv_dense", 10_000, 100) == 1  # no samples of that class

@@ -1,0 +1,66 @@
+"""Platform profiles: the file format, the built-in profiles, and that their figures make
+physical sense for the devices they describe."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CEILINGS
+
+from costlens.errors import CostlensError
+from costlens.platforms.profile import (
+    FORMAT,
+    KERNEL_CLASSES,
+    Profile,
+    builtin_profiles,
+    load_profile,
+)
+
+
+def test_builtin_profiles_load_and_round_trip() -> None:
+    names = builtin_profiles()
+    assert {"xeon-cpu-1t", "h200-cuda"} <= set(names)
+    for name, path in names.items():
+        profile = load_profile(name)
+        assert profile.name == name
+        assert Profile.from_dict(json.loads(profile.to_json())) == profile
+        assert json.loads(path.read_text())["format"] == FORMAT
+        assert set(profile.rates) == set(KERNEL_CLASSES)
+        assert profile.samples, "the samples a profile was fitted on travel with it"
+
+
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_builtin_profiles_are_physically_sensible(name: str) -> None:
+    profile = load_profile(name)
+    flop_ceiling, byte_ceiling = CEILINGS[profile.device]
+    flop_ceiling *= profile.threads if profile.device == "cpu" else 1
+    assert 0 < profile.bandwidth_bytes_per_s < byte_ceiling
+    for cls, rate in profile.rates.items():
+        assert rate.flops_per_s is None or 0 < rate.flops_per_s < flop_ceiling, cls
+        assert rate.bytes_per_s is None or 0 < rate.bytes_per_s < 20 * byte_ceiling, cls
+        assert 0 <= rate.overhead_s < 1e-3, cls
+    assert 0 < profile.module_call_overhead_s < 1e-4
+    assert 1 <= profile.in_network_factor < 5
+
+
+def test_a_profile_file_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(load_profile("xeon-cpu-1t").to_json())
+    assert load_profile(str(path)).name == "xeon-cpu-1t"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no platform profile"),
+    ("{", "is not JSON"),
+    ('{"format": "other"}', "malformed: not a costlens-platform/1 profile"),
+    ('{"format": "costlens-platform/1", "rates": {}}', "malformed"),
+])
+def test_bad_profiles_are_one_line_errors(tmp_path: Path, content: str | None,
+                                          message: str) -> None:
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(CostlensError, match=message) as error:
+        load_profile(str(path))
+    assert "\n" not in str(error.value)
