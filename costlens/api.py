@@ -11,6 +11,7 @@ from .inputs import split_inputs
 from .linter import LintSettings, lint_analysis
 from .load import load, model_inputs
 from .locations import definition_site, user_location
+from .platforms import Profile, load_profile
 from .rule import Diagnostic
 from .rulebook import all_rules, select_rules
 from .trace import trace
@@ -38,16 +39,20 @@ def analyze(model: Any, inputs: Any = None, *, train: bool = False,
 
 def lint(model: Any, inputs: Any = None, *, select: Iterable[str] = (),
          ignore: Iterable[str] = (), options: Mapping[str, Mapping[str, Any]] | None = None,
-         budgets: Mapping[str, Any] | None = None, train: bool = False) -> list[Diagnostic]:
+         budgets: Mapping[str, Any] | None = None, train: bool = False,
+         platform: str | Profile | None = None) -> list[Diagnostic]:
     """Run the lint rules on `model`: `select` / `ignore` by code prefix, `options` by rule code
     (`{"G1": {"max_mac_ratio": 1.4}}`), `budgets` as in the configuration
-    (`{"flops": "600M"}`). Findings about the model as a whole point at its class."""
+    (`{"flops": "600M"}`), `platform` a profile (or its file or built-in name) whose latency
+    estimate findings carry and grade their severity by. Findings about the model as a whole
+    point at its class."""
     rules = all_rules()
     selected = select_rules(rules, select, ignore)
     parsed = parse_rule_options(dict(options or {}), rules, "options")
     limits = parse_budgets(dict(budgets or {}), "budgets")
     analysis = analyze(model, inputs, train=train)
-    settings = LintSettings(selected, parsed, limits)
+    profile = load_profile(platform) if isinstance(platform, str) else platform
+    settings = LintSettings(selected, parsed, limits, profile=profile)
     return lint_analysis(analysis, type(model).__name__, settings, _location_of(model))
 
 

@@ -1,4 +1,4 @@
-"""The `costlens` command line: report, lint, rules.
+"""The `costlens` command line: report, lint, rules, calibrate, bench, guidelines.
 
 Exit codes: 0 success (lint: nothing at or above --fail-on); 1 lint findings at or above
 --fail-on; 2 a usage, configuration, load or trace error, printed as one line on stderr (the
@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import NoReturn, Sequence
 
+import torch
 from tabulate import tabulate
 
 from . import __version__
@@ -20,10 +21,17 @@ from .api import analyze, lint_target
 from .baseline import new_findings, read_baseline, write_baseline
 from .config import TargetConfig, load_config
 from .errors import CostlensError, first_line
+from .inputs import inputs_on
 from .linter import LintSettings
 from .load import load, model_inputs
+from .platforms import Profile, builtin_profiles, estimate, load_profile
+from .platforms.compare import compare
+from .platforms.guidelines import run_guidelines
+from .platforms.measure import measure
+from .platforms.timing import check_device, threads
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text
+from .report.platform import render_bench, render_guidelines, render_profile
 from .report.sarif import render_sarif
 from .rule import Diagnostic, Rule, Severity
 from .rulebook import all_rules, select_rules
@@ -53,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(commands)
     _add_lint(commands)
     _add_rules(commands)
+    _add_calibrate(commands)
+    _add_bench(commands)
+    _add_guidelines(commands)
     return parser
 
 
@@ -73,6 +84,13 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     report.add_argument("--strict", action="store_true",
                         help="exit 2 if any op has no cost formula")
+    report.add_argument("--platform", metavar="PROFILE",
+                        help="add estimated latency per layer and op from a platform profile: "
+                             "a file from `costlens calibrate` or a built-in name "
+                             f"({', '.join(builtin_profiles()) or 'none'})")
+    report.add_argument("--fuse", action="store_true",
+                        help="with --platform: cost the model as an inference engine runs it "
+                             "(BN folded, conv/linear/add + activation fused, no Python costs)")
     report.set_defaults(handler=_report)
 
 
@@ -96,6 +114,9 @@ def _add_lint(commands: argparse._SubParsersAction) -> None:
                       help="report only findings that FILE does not record")
     lint.add_argument("--write-baseline", metavar="FILE",
                       help="record the current findings in FILE and exit 0")
+    lint.add_argument("--platform", metavar="PROFILE",
+                      help="a platform profile (file or built-in name): findings carry the "
+                           "estimated time they cost, and their severity follows it")
     lint.add_argument("--config", metavar="FILE",
                       help="pyproject.toml or setup.cfg to read (default: the nearest one with "
                            "a costlens section, from here upward)")
@@ -113,12 +134,70 @@ def _add_rules(commands: argparse._SubParsersAction) -> None:
     rules.set_defaults(handler=_rules)
 
 
+def _add_device_options(parser: argparse.ArgumentParser, platform: bool = True) -> None:
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where to measure (default cpu)")
+    parser.add_argument("--threads", type=_positive, metavar="N",
+                        help="intra-op threads (default: PyTorch's, "
+                             f"{torch.get_num_threads()} here)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    if platform:
+        parser.add_argument("--platform", metavar="PROFILE",
+                            help="profile to estimate with (default: calibrate this machine "
+                                 "first)")
+
+
+def _add_calibrate(commands: argparse._SubParsersAction) -> None:
+    calibrate = commands.add_parser(
+        "calibrate", help="measure this machine and write a platform profile",
+        description="Time micro-benchmarks of every kernel class (convs, matmul, attention, "
+                    "pooling, element-wise, normalization, reductions, data movement) over a "
+                    "range of sizes, the fixed cost per op and the memory bandwidth, and write "
+                    "the fitted platform profile (JSON) for report --platform, bench and lint.")
+    _add_device_options(calibrate, platform=False)
+    calibrate.add_argument("-o", "--output", metavar="FILE",
+                           help="where to write the profile (default platform-DEVICE-Nt.json)")
+    calibrate.add_argument("--name", help="the profile's name (default DEVICE-Nt)")
+    calibrate.add_argument("--rounds", type=_positive, default=7,
+                           help="timing rounds; each figure is a median over them (default 7)")
+    calibrate.set_defaults(handler=_calibrate)
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench", help="run a model for real: measured vs estimated time vs FLOPs, per layer",
+        description="Run TARGET for real (eval, no_grad), time every op, and print per layer, "
+                    "per op group and per kernel class the measured time beside the estimate "
+                    "and the FLOPs share, with each predictor's rank correlation.")
+    bench.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
+    _add_input_options(bench, debug=False)
+    _add_device_options(bench)
+    bench.add_argument("--repeat", type=_positive, default=10,
+                       help="timed runs after warm-up; figures are medians (default 10)")
+    bench.add_argument("--depth", type=_positive, default=1,
+                       help="module depth of the per-layer rows (default 1)")
+    bench.set_defaults(handler=_bench)
+
+
+def _add_guidelines(commands: argparse._SubParsersAction) -> None:
+    guidelines = commands.add_parser(
+        "guidelines", help="rerun the paper's Tables 1-4 here: which guidelines matter",
+        description="Measure and estimate the ShuffleNet V2 paper's four validation networks "
+                    "(Tables 1-4) on this device at the paper's widths for it, beside the "
+                    "paper's figures, and say for each guideline whether it holds here.")
+    _add_device_options(guidelines)
+    guidelines.add_argument("--column", type=int, choices=(1, 2, 4), default=1,
+                            help="the paper's width multiplier column (default 1)")
+    guidelines.add_argument("--batch", type=_positive, default=1, help="batch size (default 1)")
+    guidelines.set_defaults(handler=_guidelines)
+
+
 _TARGET_HELP = ("path/to/file.py:factory or package.module:factory, optionally with literal "
                 "arguments: 'file.py:factory(width=0.5)'; or a saved model: model.pt2 "
                 "(torch.export), model.pt (a pickle, with --trust-pickle)")
 
 
-def _add_input_options(parser: argparse.ArgumentParser) -> None:
+def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True) -> None:
     parser.add_argument("--input", action="append", metavar="SHAPE", default=[],
                         help="shape of a positional input, e.g. 1x3x224x224; repeat for each "
                              "input; replaces the factory's positional inputs")
@@ -128,14 +207,20 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="load .pt / .pth targets, which are pickles: loading one runs the "
                              "code it holds")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    if debug:
+        parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def _report(options: argparse.Namespace) -> int:
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
+    if options.fuse and not options.platform:
+        raise CostlensError("--fuse applies to the latency estimate: give --platform too")
+    profile = load_profile(options.platform) if options.platform else None
     analysis = analyze(loaded.model, inputs, train=options.train)
-    text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top))
+    latency = estimate(analysis, profile, fuse=options.fuse) if profile else None
+    text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top),
+                  latency)
     _write(text, options.output)
     if options.strict and analysis.unsupported_ops:
         ops = ", ".join(f"{op.op} ({op.calls}x)" for op in analysis.unsupported_ops)
@@ -150,8 +235,10 @@ def _lint(options: argparse.Namespace) -> int:
                             _codes(options.ignore) or config.ignore)
     fail_on = Severity(options.fail_on) if options.fail_on else config.fail_on
     targets = _lint_targets(options, config.targets)
+    platform = options.platform or config.platform
     settings = LintSettings(selected, config.rule_options, config.budgets,
-                            config.per_module_ignores)
+                            config.per_module_ignores,
+                            load_profile(platform) if platform else None)
     diagnostics: list[Diagnostic] = []
     failures: list[tuple[str, CostlensError]] = []
     for target in targets:
@@ -229,6 +316,56 @@ def _rules(options: argparse.Namespace) -> int:
                 for code, name, severity, summary in rows]
     print(tabulate(rows, headers=["code", "name", "severity", "what it reports"],
                    tablefmt="github" if options.format == "markdown" else "simple"))
+    return EXIT_OK
+
+
+def _calibrate(options: argparse.Namespace) -> int:
+    from .platforms.calibrate import calibrate
+
+    device = check_device(options.device)
+    with threads(options.threads) as used:
+        path = options.output or f"platform-{device.type}-{used}t.json"
+        profile = calibrate(device.type, used, options.name, options.rounds,
+                            progress=lambda line: print(line, file=sys.stderr))
+    _write(profile.to_json(), path)
+    print(render_profile(profile, path), end="")
+    return EXIT_OK
+
+
+def _profile_for(options: argparse.Namespace, device: torch.device, used: int) -> Profile:
+    """--platform, else a calibration of this machine now (said on stderr)."""
+    if options.platform:
+        return load_profile(options.platform)
+    from .platforms.calibrate import calibrate
+    print(f"costlens: no --platform given: calibrating {device.type} at {used} thread"
+          f"{'s' if used != 1 else ''} first (save one with `costlens calibrate`)",
+          file=sys.stderr)
+    return calibrate(device.type, used)
+
+
+def _bench(options: argparse.Namespace) -> int:
+    device = check_device(options.device)
+    loaded = load(options.target, trust_pickle=options.trust_pickle)
+    inputs = model_inputs(loaded, options.input, options.dtype)
+    with threads(options.threads) as used, torch.no_grad():
+        profile = _profile_for(options, device, used)
+        analysis = analyze(loaded.model, inputs)
+        latency = estimate(analysis, profile)
+        model = loaded.model.eval().to(device)
+        measurement = measure(model, inputs_on(inputs, device), device, options.repeat)
+    comparison = compare(analysis, latency, measurement, options.depth)
+    print(render_bench(comparison, analysis.model_type, options.repeat, profile.name), end="")
+    return EXIT_OK
+
+
+def _guidelines(options: argparse.Namespace) -> int:
+    device = check_device(options.device)
+    with threads(options.threads) as used, torch.no_grad():
+        profile = _profile_for(options, device, used)
+        column = {1: 0, 2: 1, 4: 2}[options.column]
+        rows, verdicts = run_guidelines(profile, device, column, options.batch)
+    print(render_guidelines(rows, verdicts, profile.device_name, used,
+                            "gpu" if device.type == "cuda" else "cpu"), end="")
     return EXIT_OK
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import CostlensError, first_line
+from .platforms.profile import builtin_profiles
 from .rule import Rule, Severity, parse_quantity
 from .rulebook import check_codes
 
@@ -50,7 +51,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 BUDGET_KEYS = ("flops", "mac", "params")
 _KEYS = ("targets", "select", "ignore", "fail-on", "baseline", "per-module-ignores", "rules",
-         "budgets")
+         "budgets", "platform")
 _TARGET_KEYS = ("target", "input", "dtype", "budgets")
 
 
@@ -78,6 +79,7 @@ class Config:
     per_module_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     budgets: Mapping[str, float] = field(default_factory=dict)
+    platform: str | None = None  # a built-in profile name, or a path (relative to the file)
 
 
 def find_config(start: Path) -> Path | None:
@@ -128,13 +130,19 @@ def _parse(raw: Mapping[str, Any], rules: Mapping[str, type[Rule]], path: Path,
     baseline = raw.get("baseline")
     if baseline is not None and not isinstance(baseline, str):
         raise CostlensError(f"{where} baseline: expected a file name, got {baseline!r}")
+    platform = raw.get("platform")
+    if platform is not None and not isinstance(platform, str):
+        raise CostlensError(f"{where} platform: expected a profile file or built-in name, got "
+                            f"{platform!r}")
+    if platform is not None and platform not in builtin_profiles():
+        platform = str(base / platform)
     return Config(
         path=path,
         targets=tuple(_target(item, base, f"{where} targets") for item in
                       _list(raw.get("targets", ()), f"{where} targets", separators="\n")),
         select=select, ignore=ignore,
         fail_on=_severity(raw.get("fail-on", "warning"), f"{where} fail-on"),
-        baseline=None if baseline is None else base / baseline,
+        baseline=None if baseline is None else base / baseline, platform=platform,
         per_module_ignores=tuple(ignores),
         rule_options=parse_rule_options(_table(raw.get("rules", {}), f"{where} rules"), rules,
                                         where),

@@ -75,3 +75,12 @@ def shape_inputs(shapes: list[str], dtype: str = "float32") -> Inputs:
     element = parse_dtype(dtype)
     return Inputs(tuple(torch.empty(parse_shape(shape), dtype=element, device="meta")
                         for shape in shapes))
+
+
+def inputs_on(inputs: Inputs, device: torch.device) -> Inputs:
+    """The same inputs with every tensor moved to `device` (other values as they are)."""
+    from torch.utils._pytree import tree_map
+
+    def move(value: Any) -> Any:
+        return value.to(device) if isinstance(value, torch.Tensor) else value
+    return Inputs(tree_map(move, tuple(inputs.args)), tree_map(move, dict(inputs.kwargs)))

@@ -10,7 +10,8 @@ from typing import Any, Mapping, Sequence
 from .analysis import Analysis
 from .budget import BudgetRule
 from .graph import SourceLocation
-from .rule import Diagnostic, Rule, RuleContext
+from .platforms import LatencyEstimate, Profile, estimate
+from .rule import Diagnostic, Finding, Rule, RuleContext, Severity
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,14 @@ class LintSettings:
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     budgets: Mapping[str, float] = field(default_factory=dict)
     per_module_ignores: Sequence[tuple[str, Sequence[str]]] = ()
+    profile: Profile | None = None
+
+
+#: With a platform, a finding's severity follows the share of the model's estimated time it
+#: costs: below NOTE_BELOW it is a note (real, but not worth a failed build on this platform),
+#: from ERROR_FROM on an error.
+NOTE_BELOW = 0.01
+ERROR_FROM = 0.10
 
 
 def lint_analysis(analysis: Analysis, target: str, settings: LintSettings,
@@ -30,16 +39,35 @@ def lint_analysis(analysis: Analysis, target: str, settings: LintSettings,
     """Diagnostics of every selected rule, minus per-module ignores, in source order."""
     locate = _Locator(analysis, fallback)
     budgets = settings.budgets if budgets is None else budgets
+    latency = estimate(analysis, settings.profile) if settings.profile is not None else None
     diagnostics = []
     for rule in settings.rules:
-        context = RuleContext(analysis, rule_options(rule, settings.rule_options, budgets))
+        context = RuleContext(analysis, rule_options(rule, settings.rule_options, budgets),
+                              latency, settings.profile)
         for finding in rule().check(context):
             if _ignored(finding.module, rule.code, settings.per_module_ignores):
                 continue
-            diagnostics.append(Diagnostic(rule.code, rule.name, rule.severity, target,
-                                          finding.module, finding.message,
-                                          locate(finding.module), finding.figures))
+            severity, message, figures = rule.severity, finding.message, finding.figures
+            if latency is not None and finding.seconds is not None:
+                severity, message, figures = _timed(rule.severity, finding, latency)
+            diagnostics.append(Diagnostic(rule.code, rule.name, severity, target,
+                                          finding.module, message, locate(finding.module),
+                                          figures))
     return sorted(diagnostics, key=lambda d: (d.location.file, d.location.line, d.code, d.module))
+
+
+def _timed(default: Severity, finding: Finding, latency: LatencyEstimate
+           ) -> tuple[Severity, str, dict[str, Any]]:
+    """Severity, message and figures of a finding that carries its estimated time."""
+    seconds = max(finding.seconds or 0.0, 0.0)
+    share = seconds / latency.seconds if latency.seconds else 0.0
+    severity = (Severity.NOTE if share < NOTE_BELOW else
+                Severity.ERROR if share >= ERROR_FROM else default)
+    message = (f"{finding.message}; on {latency.profile} it costs about {seconds * 1e3:.3g} ms, "
+               f"{share:.1%} of the model's estimated {latency.seconds * 1e3:.3g} ms")
+    figures = {**finding.figures, "time_ms": round(seconds * 1e3, 6),
+               "time_share": round(share, 6)}
+    return severity, message, figures
 
 
 def rule_options(rule: type[Rule], configured: Mapping[str, Mapping[str, Any]],

@@ -26,6 +26,8 @@ from .analysis import Analysis, LayerRecord, OpRecord
 from .costs import Category
 from .errors import CostlensError
 from .graph import OpNode, SourceLocation, module_ancestors
+from .platforms.estimate import LatencyEstimate, fixed_cost, op_seconds
+from .platforms.profile import Profile
 
 DOC_HEADINGS = ("What it does", "Why is this bad", "Example", "Use instead", "Options")
 
@@ -57,13 +59,14 @@ class Severity(str, Enum):
 class Option:
     """A rule setting, documented under its rule's Options heading. The default fixes its type
     (float, int, bool or tuple of str); a `quantity` takes counts like `600M` and may be unset
-    (None); numbers must lie within [minimum, maximum]."""
+    (None); numbers must lie within [minimum, maximum]; a str option takes one of `choices`."""
 
     name: str
     default: Any
     minimum: float | None = None
     maximum: float | None = None
     quantity: bool = False
+    choices: tuple[str, ...] = ()  # the values a str option may take
 
     def parse(self, value: Any, where: str) -> Any:
         """The value from a config file or the command line, or CostlensError naming `where`."""
@@ -89,6 +92,11 @@ class Option:
                 else str(value).replace(",", " ").split()
             if all(isinstance(item, str) for item in items):
                 return tuple(items)
+        elif kind is str:
+            if isinstance(value, str) and value in self.choices:
+                return value
+            raise CostlensError(f"{where}: expected one of {', '.join(self.choices)}, got "
+                                f"{value!r}")
         elif kind in (int, float) and not isinstance(value, bool):
             try:
                 number = float(value)
@@ -127,6 +135,7 @@ class Finding:
     module: str
     message: str
     figures: Mapping[str, float | int | str] = field(default_factory=dict)
+    seconds: float | None = None  # with a platform: the estimated time the violation costs
 
 
 @dataclass(frozen=True)
@@ -198,10 +207,33 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What a rule sees: one target's Analysis and the rule's option values."""
+    """What a rule sees: one target's Analysis and the rule's option values; with a platform
+    profile, the latency estimate on it."""
 
     analysis: Analysis
     options: Mapping[str, Any]
+    latency: LatencyEstimate | None = None
+    profile: Profile | None = None
+
+    def seconds(self, ops: list[OpRecord]) -> float:
+        """The estimated time of the ops (0 without a platform)."""
+        if self.latency is None:
+            return 0.0
+        return sum(self.latency.ops[op.index].seconds for op in ops)
+
+    def seconds_if(self, op: OpRecord, mac_bytes: int, kernel_class: str | None = None) -> float:
+        """The estimated time `op` would take moving `mac_bytes` (run as `kernel_class`)."""
+        if self.latency is None or self.profile is None:
+            return 0.0
+        cls = kernel_class or self.latency.ops[op.index].kernel_class
+        return op_seconds(self.profile, cls, op.flops or 0, mac_bytes, op.parallelism or 0)[0]
+
+    def fixed_seconds(self, op: OpRecord) -> float:
+        """The part of the op's estimated time that is its fixed cost per op."""
+        if self.latency is None or self.profile is None:
+            return 0.0
+        seconds = self.latency.ops[op.index].seconds
+        return min(seconds, fixed_cost(self.profile, self.latency.ops[op.index].kernel_class))
 
     def node(self, op: OpRecord) -> OpNode:
         """The traced op behind a record: its arguments (stride, groups) and tensor shapes."""

@@ -77,13 +77,16 @@ class UnequalChannelWidths(Rule):
             equal = round(math.sqrt(c1 * c2))
             saved = (mac - minimum) * itemsize
             kind = "1x1 conv" if op.category == "conv" else "linear layer"
+            cost = (context.seconds([op])
+                    - context.seconds_if(op, op.mac_bytes - round(saved))) \
+                if context.latency is not None else None
             yield Finding(op.module, (
                 f"{kind} {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
                 f"these FLOPs (limit {limit:g}x); {equal}->{equal} would move "
                 f"{human(saved, 'B')} less"), {
                 "c1": c1, "c2": c2, "positions": positions, "mac": mac,
                 "minimum_mac": round(minimum), "ratio": round(ratio, 4), "limit": limit,
-                "saved_bytes": round(saved)})
+                "saved_bytes": round(saved)}, cost)
 
 
 def _pointwise_layers(context: RuleContext) -> Iterator[tuple[OpRecord, tuple[int, int, int, int]]]:

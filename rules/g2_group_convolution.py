@@ -76,10 +76,14 @@ class ExcessiveGroupConvolution(Rule):
             reported.add(op.module)
             kernel = "x".join(map(str, weight.shape[2:]))
             saved = (grouped - dense) * source.itemsize
+            dense_class = "conv_1x1" if math.prod(weight.shape[2:]) == 1 else "conv_dense"
+            cost = (context.seconds([op])
+                    - context.seconds_if(op, op.mac_bytes - saved, dense_class)) \
+                if context.latency is not None else None
             yield Finding(op.module, (
                 f"{kernel} group conv {c1}->{c2} with {groups} groups has MAC {ratio:.2f}x a "
                 f"dense conv of equal FLOPs ({c1}->{c2 // groups}) (limit {limit:g}x), which "
                 f"would move {human(saved, 'B')} less; within a FLOPs budget, prefer fewer "
                 "groups and fewer output channels"), {
                 "c1": c1, "c2": c2, "groups": groups, "mac": grouped, "dense_mac": dense,
-                "ratio": round(ratio, 4), "limit": limit, "saved_bytes": saved})
+                "ratio": round(ratio, 4), "limit": limit, "saved_bytes": saved}, cost)

@@ -82,10 +82,16 @@ class FragmentedBlock(Rule):
                 continue
             fix = ("merge branches into fewer, wider convolutions" if block.fragments else
                    "fuse the parallel matrix products (q/k/v, gate/up) into one")
+            cost = None
+            if context.latency is not None:  # what its kernels pay beyond one per call
+                calls = context.ops_per_call(layer)
+                cost = sum(sum(context.fixed_seconds(op) for op in ops)
+                           - max((context.fixed_seconds(op) for op in ops), default=0.0)
+                           for ops in calls)
             yield Finding(layer.name, (
                 f"{layer.type} block has {block.fragments} fragments in {block.branches} "
                 f"parallel branches and launches {block.kernels} kernels per call (limits "
                 f"{max_fragments} fragments, {max_branches} branches); {fix}"), {
                 "fragments": block.fragments, "branches": block.branches,
                 "kernels": block.kernels, "max_fragments": max_fragments,
-                "max_branches": max_branches})
+                "max_branches": max_branches}, cost)

@@ -65,6 +65,9 @@ def build():
   on them, with either alone 0.5; a ShuffleNet V2 unit 0.4-0.5 (its downsampling units up to
   0.66, batch norm included), a MobileNet v2 block about 0.8.
 - `block_types` (default none): class names to treat as blocks even if used once.
+- `share_of` (default `mac`): `time` measures the share in estimated time on the platform
+  profile instead (needs `--platform` or `platform` in the configuration): on a device where
+  element-wise ops are cheap next to the convolutions, fewer blocks are reported.
 """
 from __future__ import annotations
 
@@ -72,6 +75,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from costlens.analysis import OpRecord
+from costlens.errors import CostlensError
 from costlens.report.units import human
 from costlens.rule import Finding, Option, Rule, RuleContext
 
@@ -97,14 +101,20 @@ class ElementwiseHeavyBlock(Rule):
     options = (
         Option("max_share", 0.6, minimum=0.0, maximum=1.0),
         Option("block_types", ()),
+        Option("share_of", "mac", choices=("mac", "time")),
     )
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_share"]
+        measure = context.options["share_of"]
+        if measure == "time" and context.latency is None:
+            raise CostlensError("G4 share_of = 'time' needs a platform profile (--platform, or "
+                                "platform in the configuration)")
+        share_of = elementwise_share if measure == "mac" else elementwise_time_share
         for layer in context.blocks(context.options["block_types"]):
             calls = context.ops_per_call(layer)
-            ops = max(calls, key=lambda call: elementwise_share(context, call))
-            share = elementwise_share(context, ops)
+            ops = max(calls, key=lambda call: share_of(context, call))
+            share = share_of(context, ops)
             if share <= limit:
                 continue
             kinds = _kinds(context, ops)
@@ -117,18 +127,28 @@ class ElementwiseHeavyBlock(Rule):
                 listed += f"; besides, {copies[0]} data copies ({human(copies[1], 'B')})"
                 remedies.append(_COPY_REMEDY)
             worst = " in its heaviest call" if len(calls) > 1 else ""
+            what = "MAC" if measure == "mac" else "estimated time"
+            cost = None if context.latency is None else context.seconds(
+                [op for call in calls for op in call if _kind(context, op) not in (None, "copy")])
             yield Finding(layer.name, (
-                f"{layer.type} block spends {share:.0%} of its MAC on element-wise ops{worst} "
-                f"(limit {limit:.0%}): {listed}; {'; '.join(remedies)}"), {
+                f"{layer.type} block spends {share:.0%} of its {what} on element-wise ops"
+                f"{worst} (limit {limit:.0%}): {listed}; {'; '.join(remedies)}"), {
                 "share": round(share, 4), "limit": limit,
                 "elementwise_mac_bytes": sum(b for _, b in kinds.values()),
-                "mac_bytes": sum(op.mac_bytes for op in ops if op.supported)})
+                "mac_bytes": sum(op.mac_bytes for op in ops if op.supported)}, cost)
 
 
 def elementwise_share(context: RuleContext, ops: list[OpRecord]) -> float:
     """The share of the ops' MAC in element-wise ops, normalization and depthwise convs."""
     total = sum(op.mac for op in ops if op.supported)
     heavy = sum(op.mac for op in ops if _kind(context, op) not in (None, "copy"))
+    return heavy / total if total else 0.0
+
+
+def elementwise_time_share(context: RuleContext, ops: list[OpRecord]) -> float:
+    """The same share in estimated time on the platform profile."""
+    total = context.seconds(ops)
+    heavy = context.seconds([op for op in ops if _kind(context, op) not in (None, "copy")])
     return heavy / total if total else 0.0
 
 

@@ -40,6 +40,8 @@ BROKEN = {
             return Spectral(), torch.randn(2, 8)
     '''),
     "configured/pyproject.toml": "[tool.costlens]\nselect = 'G1'\ncolour = 'red'\n",
+    "configured/g4-time.toml": "[tool.costlens.rules.G4]\nshare-of = 'time'\n",
+    "configured/g4-bytes.toml": "[tool.costlens.rules.G4]\nshare-of = 'bytes'\n",
 }
 
 CASES = [
@@ -69,6 +71,18 @@ CASES = [
     (["report", "factories.py:linear", "--depth", "deep"], "expected a whole number, not 'deep'"),
     (["lint", "factories.py:linear", "--config", "syntax.py"],
      "syntax.py: not a valid setup.cfg: File contains no section headers."),
+    (["report", "factories.py:linear", "--platform", "mine.json"],
+     "no platform profile 'mine.json': not a file, nor a built-in profile (built-in: "
+     "h200-cuda, xeon-cpu-1t)"),
+    (["report", "factories.py:linear", "--platform", "syntax.py"],
+     "platform profile syntax.py is not JSON"),
+    (["report", "factories.py:linear", "--fuse"],
+     "--fuse applies to the latency estimate: give --platform too"),
+    (["bench", "factories.py:linear", "--threads", "0"], "must be 1 or more, not 0"),
+    (["lint", "factories.py:linear", "--config", "configured/g4-time.toml"],
+     "G4 share_of = 'time' needs a platform profile"),
+    (["lint", "factories.py:linear", "--config", "configured/g4-bytes.toml"],
+     "rules.G4.share-of: expected one of mac, time, got 'bytes'"),
 ]
 
 

@@ -7,18 +7,24 @@ import dataclasses
 import io
 
 from ..analysis import Analysis
+from ..platforms.estimate import LatencyEstimate
 from .rows import Row, RowSelection, selected_rows, total_row
 
-COLUMNS = tuple(field.name for field in dataclasses.fields(Row))
+LATENCY_COLUMNS = ("latency_ms", "time_share", "bound")
+COLUMNS = tuple(field.name for field in dataclasses.fields(Row)
+                if field.name not in LATENCY_COLUMNS)
 
 
-def render_csv(analysis: Analysis, selection: RowSelection) -> str:
+def render_csv(analysis: Analysis, selection: RowSelection,
+               latency: LatencyEstimate | None = None) -> str:
+    """The latency columns appear only with a platform estimate."""
+    columns = COLUMNS + (LATENCY_COLUMNS if latency is not None else ())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in [*selected_rows(analysis, selection), total_row(analysis)]:
-        writer.writerow(["" if value is None else _plain(value)
-                         for value in dataclasses.astuple(row)])
+    writer.writerow(columns)
+    for row in [*selected_rows(analysis, selection, latency), total_row(analysis, latency)]:
+        writer.writerow(["" if getattr(row, column) is None else _plain(getattr(row, column))
+                         for column in columns])
     return buffer.getvalue()
 
 

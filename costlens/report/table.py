@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from ..analysis import Analysis
+from ..platforms.estimate import LatencyEstimate
 from .rows import Row, RowSelection, selected_rows, total_row
 from .units import human, percent
 
@@ -19,21 +20,43 @@ UNITS_LINE = ("FLOPs count multiply-adds (1 per fused multiply-add). MAC = memor
               "elements read + written. K/M/G/T = 10^3/10^6/10^9/10^12.")
 
 
-def render_table(analysis: Analysis, selection: RowSelection, markdown: bool = False) -> str:
-    rows = [_cells(row) for row in selected_rows(analysis, selection)]
-    rows.append(_cells(total_row(analysis)))
-    table = tabulate(rows, headers=MARKDOWN_HEADERS if markdown else HEADERS,
+LATENCY_HEADERS = ("latency\n(ms)", "% time", "bound")
+MARKDOWN_LATENCY_HEADERS = ("latency (ms)", "% time", "bound")
+
+
+def render_table(analysis: Analysis, selection: RowSelection, markdown: bool = False,
+                 latency: LatencyEstimate | None = None) -> str:
+    rows = [_cells(row) for row in selected_rows(analysis, selection, latency)]
+    rows.append(_cells(total_row(analysis, latency)))
+    headers = MARKDOWN_HEADERS if markdown else HEADERS
+    if latency is not None:
+        headers = headers + (MARKDOWN_LATENCY_HEADERS if markdown else LATENCY_HEADERS)
+    table = tabulate(rows, headers=headers,
                      tablefmt="github" if markdown else "simple", stralign="right",
                      disable_numparse=True, colalign=("left", "left"))
-    lines = [_title(analysis), UNITS_LINE, "", table, "", *footer_lines(analysis)]
+    lines = [_title(analysis), UNITS_LINE]
+    if latency is not None:
+        lines.append(latency_line(latency))
+    lines += ["", table, "", *footer_lines(analysis)]
     return "\n".join(lines).rstrip() + "\n"
 
 
+def latency_line(latency: LatencyEstimate) -> str:
+    how = ("fused as an inference engine runs it (conv+BN+activation, linear+activation, "
+           "add+activation; no Python costs)" if latency.fused else "run eagerly by PyTorch")
+    return (f"Latency: estimated on platform profile {latency.profile} ({latency.device}, "
+            f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}; "
+            f"bound = what limits each layer's time most.")
+
+
 def _cells(row: Row) -> list[str]:
-    return [row.name, row.type, human(row.params), human(row.flops), human(row.mac),
-            human(row.mac_bytes, "B"), f"{row.intensity:.2f}", human(row.parallelism),
-            _count(row.fragments), _count(row.branches), str(row.kernels),
-            percent(row.elementwise_mac_share)]
+    cells = [row.name, row.type, human(row.params), human(row.flops), human(row.mac),
+             human(row.mac_bytes, "B"), f"{row.intensity:.2f}", human(row.parallelism),
+             _count(row.fragments), _count(row.branches), str(row.kernels),
+             percent(row.elementwise_mac_share)]
+    if row.latency_ms is not None:
+        cells += [f"{row.latency_ms:.3f}", percent(row.time_share or 0.0), row.bound or "-"]
+    return cells
 
 
 def _count(value: int | None) -> str:

@@ -1,0 +1,102 @@
+"""Measured beside estimated beside FLOPs, per op, per layer and per op class.
+
+The measured ops (a real run) and the analysed ops (the meta trace) are the same aten calls in
+the same order almost everywhere; where they differ (a fused kernel on the real device, a copy
+the meta layout needed) the sequences are aligned by (module, op) and an unmatched real op is
+classed by its name.
+"""
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ..analysis import Analysis
+from .classes import UNSUPPORTED, VIEW
+from .estimate import LatencyEstimate
+from .measure import Measurement
+
+#: The paper's Figure 2 groups of run time.
+GROUPS = {
+    "conv_dense": "conv", "conv_1x1": "conv", "conv_grouped": "conv", "conv_depthwise": "conv",
+    "elementwise": "element-wise", "normalization": "element-wise",
+    "movement": "data movement", VIEW: "data movement",
+}
+GROUP_ORDER = ("conv", "element-wise", "data movement", "other")
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One row of the comparison: measured and estimated seconds and FLOPs, with shares."""
+
+    name: str
+    measured: float
+    estimated: float
+    flops: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    layers: tuple[Compared, ...]
+    groups: tuple[Compared, ...]
+    classes: tuple[Compared, ...]
+    measured_total: float  # sum of the per-op times (instrumented)
+    estimated_total: float
+    flops_total: int
+    forward_seconds: float  # the plain, uninstrumented forward
+
+
+def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurement,
+            depth: int) -> Comparison:
+    analysed = [(op.module, op.op) for op in analysis.ops]
+    timed = [(op.module, op.op) for op in measurement.ops]
+    class_of_name: dict[str, str] = {}
+    for op, time in zip(analysis.ops, estimate.ops):
+        class_of_name.setdefault(op.op, time.kernel_class)
+    matcher = difflib.SequenceMatcher(None, analysed, timed, autojunk=False)
+    real_class = [_name_class(op.op, class_of_name) for op in measurement.ops]
+    for block in matcher.get_matching_blocks():
+        for offset in range(block.size):
+            real_class[block.b + offset] = estimate.ops[block.a + offset].kernel_class
+    layer_measured = measurement.by_module()
+    names = [layer.name for layer in analysis.layers if 0 < layer.depth <= depth]
+    layers = tuple(Compared(name, layer_measured.get(name, 0.0), estimate.layers[name].seconds,
+                            analysis.layer(name).flops) for name in names)
+    measured_class: dict[str, float] = defaultdict(float)
+    for op, cls in zip(measurement.ops, real_class):
+        measured_class[cls] += op.seconds
+    estimated_class: dict[str, float] = defaultdict(float)
+    flops_class: dict[str, int] = defaultdict(int)
+    for op, time in zip(analysis.ops, estimate.ops):
+        estimated_class[time.kernel_class] += time.seconds
+        flops_class[time.kernel_class] += op.flops or 0
+    class_names = sorted(set(measured_class) | set(estimated_class),
+                         key=lambda c: -measured_class.get(c, 0.0))
+    classes = tuple(Compared(c, measured_class.get(c, 0.0), estimated_class.get(c, 0.0),
+                             flops_class.get(c, 0)) for c in class_names)
+    grouped: dict[str, list[float]] = {g: [0.0, 0.0, 0] for g in GROUP_ORDER}
+    for row in classes:
+        group = grouped[GROUPS.get(row.name, "other")]
+        group[0] += row.measured
+        group[1] += row.estimated
+        group[2] += row.flops
+    groups = tuple(Compared(g, v[0], v[1], int(v[2])) for g, v in grouped.items())
+    return Comparison(layers, groups, classes, sum(op.seconds for op in measurement.ops),
+                      estimate.seconds - estimate.module_call_seconds, analysis.totals.flops,
+                      measurement.seconds)
+
+
+def _name_class(op: str, known: dict[str, str]) -> str:
+    """The class of a real op the trace did not record (a device's own kernel, such as
+    cudnn_batch_norm): by the analysed op of the same name, else by its name."""
+    if op in known:
+        return known[op]
+    for part, cls in _NAME_PARTS:
+        if part in op:
+            return cls
+    return UNSUPPORTED
+
+
+_NAME_PARTS = (("attention", "attention"), ("norm", "normalization"), ("conv", "conv_dense"),
+               ("pool", "pool_avg"), ("softmax", "reduction"), ("mm", "matmul"),
+               ("copy", "movement"), ("cat", "movement"))

@@ -1,0 +1,131 @@
+"""Real per-op time of a model: what `costlens bench` sets beside the estimate.
+
+The model runs for real under a dispatch mode that times every aten op and notes the module it
+ran in. Timing each op costs a little Python per op, so the per-op figures are read as shares
+and per-layer sums, and the model's plain forward time is measured apart, uninstrumented. On a
+CUDA device the op times are the gaps between CUDA events recorded after each op, so the GPU's
+timeline is split among the ops, idle waits for the CPU included.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..graph import module_ancestors
+from ..inputs import Inputs
+from .timing import interleaved_medians, synchronizer
+
+
+@dataclass(frozen=True)
+class TimedOp:
+    module: str
+    op: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Median per-op times over repeats (in execution order) and the plain forward time."""
+
+    ops: tuple[TimedOp, ...]
+    seconds: float
+    repeat: int
+
+    def by_module(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for op in self.ops:
+            for path in module_ancestors(op.module):
+                totals[path] += op.seconds
+        return dict(totals)
+
+
+class _OpTimer(TorchDispatchMode):
+    def __init__(self, device: torch.device, stack: list[str]) -> None:
+        super().__init__()
+        self.cuda = device.type == "cuda"
+        self.stack = stack
+        self.records: list[tuple[str, str, Any]] = []
+        self.last: Any = None
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:
+        name = f"{func.namespace}.{func.__name__}"
+        if self.cuda:
+            out = func(*args, **(kwargs or {}))
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.records.append((self.stack[-1], name, event))
+            return out
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        self.records.append((self.stack[-1], name, time.perf_counter() - start))
+        return out
+
+
+def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int = 10,
+            warmup: int = 3) -> Measurement:
+    """Time `model` on `inputs` (already on `device`), per op and as a whole."""
+    names = {id(module): path for path, module in model.named_modules()}
+    stack = [""]
+
+    def enter(module: nn.Module, _args: Any) -> None:
+        stack.append(names.get(id(module), stack[-1]))
+
+    def leave(module: nn.Module, _args: Any, _out: Any) -> None:
+        if len(stack) > 1:
+            stack.pop()
+
+    def forward() -> object:
+        return model(*inputs.args, **inputs.kwargs)
+
+    sync = synchronizer(device)
+    runs: list[list[tuple[str, str, float]]] = []
+    with torch.no_grad():
+        for _ in range(warmup):
+            forward()
+        handles = [module.register_forward_pre_hook(enter) for module in model.modules()]
+        handles += [module.register_forward_hook(leave) for module in model.modules()]
+        try:
+            for _ in range(repeat):
+                del stack[1:]
+                timer = _OpTimer(device, stack)
+                if timer.cuda:
+                    start = torch.cuda.Event(enable_timing=True)
+                    start.record()
+                with timer:
+                    forward()
+                sync()
+                if timer.cuda:
+                    runs.append(_event_gaps(start, timer.records))
+                else:
+                    runs.append(timer.records)
+        finally:
+            for handle in handles:
+                handle.remove()
+        plain = interleaved_medians({"forward": forward}, device, rounds=repeat)["forward"]
+    return Measurement(_median_ops(runs), plain, repeat)
+
+
+def _event_gaps(start: Any, records: list[tuple[str, str, Any]]) -> list[tuple[str, str, float]]:
+    out = []
+    previous = start
+    for module, op, event in records:
+        out.append((module, op, previous.elapsed_time(event) / 1e3))
+        previous = event
+    return out
+
+
+def _median_ops(runs: list[list[tuple[str, str, float]]]) -> tuple[TimedOp, ...]:
+    """Per position, the median over runs; runs whose op sequence differs from the first (data-
+    dependent control flow) are left out rather than mixed."""
+    first = [(module, op) for module, op, _ in runs[0]]
+    same = [run for run in runs if [(m, o) for m, o, _ in run] == first]
+    return tuple(TimedOp(module, op, statistics.median(run[i][2] for run in same))
+                 for i, (module, op) in enumerate(first))

@@ -1,0 +1,100 @@
+"""Text for the platform commands: a calibrated profile, a bench comparison, the guidelines."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from tabulate import tabulate
+
+from ..platforms.compare import Compared, Comparison
+from ..platforms.guidelines import GUIDELINES, Row, Verdict
+from ..platforms.profile import Profile
+from ..platforms.stats import spearman
+from .units import human, percent
+
+
+def render_profile(profile: Profile, path: str) -> str:
+    rows = [[name, _rate(rate.flops_per_s, "FLOP/s"), _rate(rate.bytes_per_s, "B/s"),
+             f"{rate.overhead_s * 1e6:.1f}"] for name, rate in profile.rates.items()]
+    lines = [
+        f"Platform profile {profile.name}: {profile.device_name} ({profile.device}, "
+        f"{profile.threads} thread{'s' if profile.threads != 1 else ''}, torch "
+        f"{profile.torch_version}), calibrated in {profile.calibration_seconds:.0f} s.",
+        f"Memory bandwidth {human(round(profile.bandwidth_bytes_per_s), 'B')}/s, cache "
+        f"{human(profile.cache_bytes, 'B')}, module call {profile.module_call_overhead_s * 1e6:.1f}"
+        f" us, view {profile.view_overhead_s * 1e6:.1f} us; fixed costs x"
+        f"{profile.in_network_factor:.2f} in a network. FLOP = one multiply-add.",
+        "",
+        tabulate(rows, headers=["kernel class", "FLOP rate", "byte rate (in cache)",
+                                "fixed cost (us)"], disable_numparse=True, stralign="right",
+                 colalign=("left",)),
+        "",
+        f"Written to {path}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _rate(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{human(round(value))}{unit}"
+
+
+def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: str) -> str:
+    c = comparison
+    error = c.estimated_total / c.forward_seconds - 1 if c.forward_seconds else 0.0
+    lines = [
+        f"{model_type}: measured {c.forward_seconds * 1e3:.3f} ms per forward (median of "
+        f"{repeat}, uninstrumented); estimated {c.estimated_total * 1e3:.3f} ms on {profile} "
+        f"({error:+.1%}).",
+        f"Per-op times come from an instrumented run ({c.measured_total * 1e3:.3f} ms in all): "
+        "compare shares, not milliseconds. FLOPs count multiply-adds.",
+        "",
+        _table(c.layers, c, "module"),
+        "",
+        _table(c.groups, c, "op group"),
+        "",
+        _table(c.classes, c, "kernel class"),
+        "",
+    ]
+    if len(c.layers) >= 2:
+        measured = [row.measured for row in c.layers]
+        lines.append("Rank correlation with the measured layer times (Spearman): estimate "
+                     f"{spearman([r.estimated for r in c.layers], measured):.3f}, FLOPs "
+                     f"{spearman([float(r.flops) for r in c.layers], measured):.3f}.")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _table(rows: Sequence[Compared], c: Comparison, first: str) -> str:
+    cells = [[row.name, f"{row.measured * 1e3:.3f}", _share(row.measured, c.measured_total),
+              f"{row.estimated * 1e3:.3f}", _share(row.estimated, c.estimated_total),
+              _share(row.flops, c.flops_total)] for row in rows]
+    return tabulate(cells, headers=[first, "measured ms", "measured %", "estimated ms",
+                                    "estimated %", "FLOPs %"],
+                    disable_numparse=True, stralign="right", colalign=("left",))
+
+
+def _share(part: float, whole: float) -> str:
+    return percent(part / whole) if whole else "-"
+
+
+def render_guidelines(rows: Sequence[Row], verdicts: Sequence[Verdict], device: str,
+                      threads: int, paper_platform: str) -> str:
+    unit = "batches/s" if paper_platform == "gpu" else "images/s"
+    paper = ("GTX 1080Ti, batches/s" if paper_platform == "gpu"
+             else "one ARM core (Snapdragon 810), images/s")
+    lines = [f"The paper's validation experiments on {device} ({threads} thread"
+             f"{'s' if threads != 1 else ''}), at its {paper_platform.upper()} widths, "
+             f"10 blocks on 56x56 maps. Speeds in {unit}; paper: {paper}.", ""]
+    for guideline, title in GUIDELINES.items():
+        members = [row for row in rows if row.guideline == guideline]
+        verdict = next(v for v in verdicts if v.guideline == guideline)
+        lines.append(f"{guideline}: {title}")
+        lines.append(tabulate(
+            [[row.label, f"{row.measured_speed:.1f}", f"{row.estimated_speed:.1f}",
+              f"{row.paper_speed:g}"] for row in members],
+            headers=["row", "measured", "estimated", "paper"], disable_numparse=True,
+            stralign="right", colalign=("left",)))
+        state = "holds here" if verdict.holds else "does not hold here"
+        lines.append(f"  {state}: {verdict.best} runs {verdict.measured_ratio:.2f}x as fast as "
+                     f"{verdict.worst} (estimated {verdict.estimated_ratio:.2f}x, "
+                     f"{verdict.prediction_error:+.0%}; paper {verdict.paper_ratio:.2f}x)")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
