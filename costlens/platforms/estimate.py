@@ -66,16 +66,6 @@ class LatencyEstimate:
     layers: dict[str, LayerTime]
     coldness: float = 1.0  # how far the network's data misses the cache (Profile.coldness)
 
-    @property
-    def milliseconds(self) -> float:
-        return self.seconds * 1e3
-
-    def by_class(self) -> dict[str, float]:
-        totals: dict[str, float] = defaultdict(float)
-        for op in self.ops:
-            totals[op.kernel_class] += op.seconds
-        return dict(totals)
-
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "device": self.device, "threads": self.threads,
                 "fused": self.fused, "latency_ms": rounded_ms(self.seconds),

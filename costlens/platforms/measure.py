@@ -36,7 +36,6 @@ class Measurement:
 
     ops: tuple[TimedOp, ...]
     seconds: float
-    repeat: int
 
     def by_module(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -110,7 +109,7 @@ def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int 
             for handle in handles:
                 handle.remove()
         plain = interleaved_medians({"forward": forward}, device, rounds=repeat)["forward"]
-    return Measurement(_median_ops(runs), plain, repeat)
+    return Measurement(_median_ops(runs), plain)
 
 
 def _event_gaps(start: Any, records: list[tuple[str, str, Any]]) -> list[tuple[str, str, float]]:

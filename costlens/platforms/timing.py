@@ -60,25 +60,6 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def median_seconds(work: Callable[[], object], device: torch.device, repeat: int = 5,
-                   min_seconds: float = 0.02, warmup: int = 2) -> float:
-    """Median time of one call of `work`: each of `repeat` samples times as many calls as
-    take at least `min_seconds`, after `warmup` untimed calls."""
-    sync = synchronizer(device)
-    for _ in range(warmup):
-        work()
-    sync()
-    calls = _calls_for(work, sync, min_seconds)
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(calls):
-            work()
-        sync()
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
-
-
 def _calls_for(work: Callable[[], object], sync: Callable[[], None], min_seconds: float) -> int:
     """How many calls of `work` take about `min_seconds` (at least one)."""
     start = time.perf_counter()

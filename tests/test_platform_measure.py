@@ -1,0 +1,55 @@
+"""Real per-op timing, and how it lines up with the analysed ops."""
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import made_up_profile
+from torch import nn
+
+import costlens
+from costlens.inputs import Inputs
+from costlens.platforms.compare import GROUP_ORDER, compare
+from costlens.platforms.estimate import estimate
+from costlens.platforms.measure import measure
+
+
+class Small(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn(self.conv(x)))
+        return self.head(y.mean((2, 3)))
+
+
+def test_every_op_is_timed_in_its_module_and_the_model_is_left_alone() -> None:
+    model = Small().eval()
+    x = torch.randn(1, 4, 8, 8)
+    before = model(x)
+    timed = measure(model, Inputs((x,)), torch.device("cpu"), repeat=3)
+    assert {op.module for op in timed.ops} == {"", "conv", "bn", "head"}
+    assert all(op.seconds > 0 for op in timed.ops) and timed.seconds > 0
+    by_module = timed.by_module()
+    assert by_module[""] == pytest.approx(sum(op.seconds for op in timed.ops))
+    assert by_module["conv"] == pytest.approx(sum(op.seconds for op in timed.ops
+                                                  if op.module == "conv"))
+    assert not model._forward_hooks and not model.conv._forward_pre_hooks
+    assert torch.equal(model(x), before)
+
+
+def test_comparison_lines_the_real_ops_up_with_the_analysed_ones() -> None:
+    model = Small().eval()
+    x = torch.randn(1, 4, 8, 8)
+    analysis = costlens.analyze(model, x)
+    latency = estimate(analysis, made_up_profile())
+    result = compare(analysis, latency, measure(model, Inputs((x,)), torch.device("cpu"), 2),
+                     depth=1)
+    assert [row.name for row in result.layers] == ["conv", "bn", "head"]
+    assert [row.name for row in result.groups] == list(GROUP_ORDER)
+    assert sum(row.measured for row in result.groups) == pytest.approx(result.measured_total)
+    assert sum(row.flops for row in result.classes) == analysis.totals.flops
+    classes = {row.name for row in result.classes}
+    assert {"conv_dense", "normalization", "elementwise", "matmul"} <= classes
