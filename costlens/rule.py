@@ -221,12 +221,16 @@ class RuleContext:
             return 0.0
         return sum(self.latency.ops[op.index].seconds for op in ops)
 
-    def seconds_if(self, op: OpRecord, mac_bytes: int, kernel_class: str | None = None) -> float:
-        """The estimated time `op` would take moving `mac_bytes` (run as `kernel_class`)."""
+    def time_saved(self, op: OpRecord, mac_bytes: int,
+                   kernel_class: str | None = None) -> float | None:
+        """How much less estimated time `op` would take moving `mac_bytes` (run as
+        `kernel_class`); None without a platform."""
         if self.latency is None or self.profile is None:
-            return 0.0
-        cls = kernel_class or self.latency.ops[op.index].kernel_class
-        return op_seconds(self.profile, cls, op.flops or 0, mac_bytes, op.parallelism or 0)[0]
+            return None
+        timed = self.latency.ops[op.index]
+        changed = op_seconds(self.profile, kernel_class or timed.kernel_class, op.flops or 0,
+                             mac_bytes, op.parallelism or 0, self.latency.coldness)[0]
+        return timed.seconds - changed
 
     def fixed_seconds(self, op: OpRecord) -> float:
         """The part of the op's estimated time that is its fixed cost per op."""

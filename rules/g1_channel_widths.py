@@ -77,9 +77,7 @@ class UnequalChannelWidths(Rule):
             equal = round(math.sqrt(c1 * c2))
             saved = (mac - minimum) * itemsize
             kind = "1x1 conv" if op.category == "conv" else "linear layer"
-            cost = (context.seconds([op])
-                    - context.seconds_if(op, op.mac_bytes - round(saved))) \
-                if context.latency is not None else None
+            cost = context.time_saved(op, op.mac_bytes - round(saved))
             yield Finding(op.module, (
                 f"{kind} {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
                 f"these FLOPs (limit {limit:g}x); {equal}->{equal} would move "

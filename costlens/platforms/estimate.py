@@ -197,7 +197,7 @@ def fused_ops(graph: OpGraph, categories: Sequence[str | None]) -> dict[int, int
                 readers[item.producer] += 1
     absorbed: dict[int, int] = {}
     for node in graph.nodes:
-        host = _sole_producer(node, graph, readers)
+        host = _sole_producer(node, readers)
         if host is None:
             continue
         host_node = graph.nodes[host]
@@ -210,7 +210,7 @@ def fused_ops(graph: OpGraph, categories: Sequence[str | None]) -> dict[int, int
     return absorbed
 
 
-def _sole_producer(node: OpNode, graph: OpGraph, readers: dict[int, int]) -> int | None:
+def _sole_producer(node: OpNode, readers: dict[int, int]) -> int | None:
     if not node.inputs:
         return None
     producer = node.inputs[0].producer

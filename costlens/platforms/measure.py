@@ -51,7 +51,6 @@ class _OpTimer(TorchDispatchMode):
         self.cuda = device.type == "cuda"
         self.stack = stack
         self.records: list[tuple[str, str, Any]] = []
-        self.last: Any = None
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
                            kwargs: dict | None = None) -> Any:
