@@ -18,6 +18,8 @@ from costlens.platforms.profile import KERNEL_CLASSES, Profile, Sample
 
 def test_every_case_runs_exactly_one_op_of_its_class_and_every_class_has_cases() -> None:
     seen = set()
+    labels = [case.label for case in cases()]
+    assert len(set(labels)) == len(labels), "labels name the timed workloads: no two alike"
     for case in cases():
         analysis = analyze(case.layer(), case.inputs())
         classes = [kernel_class(node, op.category)

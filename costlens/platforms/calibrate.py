@@ -124,12 +124,20 @@ def cases() -> list[Case]:
                         lambda kernel=kernel, stride=stride: nn.MaxPool2d(
                             kernel, stride, kernel // 2 if stride == 1 or kernel == 3 else 0),
                         _maps(channels, size)))
-    for channels, size, layer in [(64, 56, lambda: nn.AvgPool2d(2, 2)),
-                                  (128, 28, lambda: nn.AvgPool2d(2, 2)),
-                                  (192, 28, lambda: nn.AvgPool2d(3, 1, 1)),
-                                  (64, 14, lambda: nn.AdaptiveAvgPool2d(4)),
-                                  (464, 7, lambda: nn.AvgPool2d(7))]:
-        out.append(Case("pool_avg", f"{channels}@{size}", layer, _maps(channels, size)))
+    for channels, size, kind, layer in [
+            (64, 56, "2x2/2", lambda: nn.AvgPool2d(2, 2)),
+            (128, 28, "2x2/2", lambda: nn.AvgPool2d(2, 2)),
+            (32, 112, "2x2/2", lambda: nn.AvgPool2d(2, 2)),
+            (256, 14, "2x2/2", lambda: nn.AvgPool2d(2, 2)),
+            (192, 28, "3x3/1", lambda: nn.AvgPool2d(3, 1, 1)),
+            (64, 56, "3x3/1", lambda: nn.AvgPool2d(3, 1, 1)),
+            (32, 28, "3x3/1", lambda: nn.AvgPool2d(3, 1, 1)),
+            (96, 28, "3x3/2", lambda: nn.AvgPool2d(3, 2, 1)),
+            (64, 14, "adaptive 4", lambda: nn.AdaptiveAvgPool2d(4)),
+            (256, 14, "adaptive 4", lambda: nn.AdaptiveAvgPool2d(4)),
+            (464, 7, "7x7", lambda: nn.AvgPool2d(7))]:
+        out.append(Case("pool_avg", f"average {channels}@{size} {kind}", layer,
+                        _maps(channels, size)))
     for channels, size in [(8, 8), (24, 28), (24, 112), (64, 56), (116, 28), (256, 56),
                            (1024, 7), (32, 112)]:
         out.append(Case("elementwise", f"relu {channels}@{size}", nn.ReLU,
