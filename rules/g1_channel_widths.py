@@ -51,6 +51,7 @@ import math
 from typing import Iterator
 
 from costlens.analysis import OpRecord
+from costlens.platforms.classes import conv_features, work_features
 from costlens.report.units import human
 from costlens.rule import Finding, Option, Rule, RuleContext
 
@@ -77,7 +78,9 @@ class UnequalChannelWidths(Rule):
             equal = round(math.sqrt(c1 * c2))
             saved = (mac - minimum) * itemsize
             kind = "1x1 conv" if op.category == "conv" else "linear layer"
-            cost = context.time_saved(op, op.mac_bytes - round(saved))
+            shape = (conv_features(equal, equal, 1, positions) if op.category == "conv"
+                     else work_features(positions * equal * equal, positions * equal))
+            cost = context.time_saved(op, op.mac_bytes - round(saved), features=shape)
             yield Finding(op.module, (
                 f"{kind} {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
                 f"these FLOPs (limit {limit:g}x); {equal}->{equal} would move "

@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
+from costlens.platforms.classes import conv_features
 from costlens.report.units import human
 from costlens.rule import Finding, Option, Rule, RuleContext
 
@@ -77,7 +78,8 @@ class ExcessiveGroupConvolution(Rule):
             kernel = "x".join(map(str, weight.shape[2:]))
             saved = (grouped - dense) * source.itemsize
             dense_class = "conv_1x1" if math.prod(weight.shape[2:]) == 1 else "conv_dense"
-            cost = context.time_saved(op, op.mac_bytes - saved, dense_class)
+            cost = context.time_saved(op, op.mac_bytes - saved, dense_class, conv_features(
+                c1, c2 // groups, math.prod(weight.shape[2:]), map_out))
             yield Finding(op.module, (
                 f"{kernel} group conv {c1}->{c2} with {groups} groups has MAC {ratio:.2f}x a "
                 f"dense conv of equal FLOPs ({c1}->{c2 // groups}) (limit {limit:g}x), which "

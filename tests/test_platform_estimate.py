@@ -3,6 +3,7 @@ how per-op times add up to layers and the total."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -111,14 +112,15 @@ def test_coldness_follows_the_working_set() -> None:
     assert device.coldness(1 << 22) == 1 and device.coldness(1 << 30) == 1
 
 
-def test_working_set_is_weights_plus_the_most_activations_alive_at_once() -> None:
+def test_working_set_is_the_weights_and_buffers_once_each() -> None:
     from costlens.platforms.estimate import working_set_bytes
-    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.ReLU(), nn.Conv2d(8, 4, 1,
-                                                                                bias=False))
+    shared = nn.Conv2d(4, 4, 1, bias=False)
+    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8).eval(), nn.ReLU(),
+                          nn.Conv2d(8, 4, 1, bias=False), shared, shared)
     analysis = costlens.analyze(chain, torch.randn(1, 4, 16, 16))
-    weights, model_input = (4 * 8 + 8 * 4) * 4, 4 * 256 * 4
-    # most alive at the ReLU: the first conv's output (8 maps) and its own
-    assert working_set_bytes(analysis) == weights + model_input + (8 * 256 + 8 * 256) * 4
+    weights, norm = (4 * 8 + 8 * 4 + 4 * 4) * 4, 4 * 8 * 4
+    # the shared conv's weight counts once; the input and activations not at all
+    assert working_set_bytes(analysis) == weights + norm
 
 
 def test_cold_and_warm_rates_blend_by_coldness() -> None:
@@ -143,3 +145,44 @@ def test_a_calibration_sample_corrects_ops_of_its_size() -> None:
     far = corrected.correction("conv_1x1", 10_000_000, 100_000)
     assert 1 < far < 1.5  # pulled towards no correction away from the sample
     assert corrected.correction("conv_dense", 10_000, 100) == 1  # no samples of that class
+
+
+def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -> None:
+    from costlens.platforms.classes import conv_features, shape_features
+    grouped = costlens.analyze(nn.Conv2d(64, 128, 3, groups=4, bias=False),
+                               torch.randn(1, 64, 8, 8))
+    transposed = costlens.analyze(nn.ConvTranspose2d(64, 128, 3, groups=4, bias=False),
+                                  torch.randn(1, 64, 8, 8))
+    for analysis in (grouped, transposed):
+        node, op = analysis.graph.nodes[0], analysis.ops[0]
+        positions = 6 * 6 if analysis is grouped else 10 * 10
+        assert shape_features(node, "conv_grouped", op.flops, op.parallelism) == \
+            pytest.approx((math.log10(16), math.log10(32), math.log10(9), math.log10(positions)))
+        # what rules pass for a conv they would have instead compares with the same samples
+        assert len(conv_features(1, 1, 1, 1)) == len(shape_features(node, "conv_grouped", 1, 1))
+    linear = costlens.analyze(nn.Linear(256, 10), torch.randn(4, 256))
+    matmul = next(op for op in linear.ops if op.category == "matmul")
+    assert shape_features(linear.graph.nodes[matmul.index], "matmul", matmul.flops,
+                          matmul.parallelism) == pytest.approx((math.log10(257),))
+
+
+def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
+    """Two samples of equal FLOPs and bytes, a 3x3 conv with 4 channels per group running 4x
+    its roofline and a 1x1 one with 32 on it: each op is corrected by its own kind."""
+    from costlens.platforms.classes import conv_features
+    from costlens.platforms.profile import Sample
+    device = made_up_profile()
+    flops, nbytes = 10**7, 10**6
+    roofline = op_seconds(device, "conv_grouped", flops, nbytes, 10**6)[0] + 2e-6
+    narrow, wide = conv_features(4, 4, 9, 3136), conv_features(32, 32, 1, 3136)
+    samples = (Sample("conv_grouped", "3x3 g32", flops, nbytes, 10**6, 4 * roofline,
+                      features=narrow),
+               Sample("conv_grouped", "1x1 g4", flops, nbytes, 10**6, roofline, features=wide))
+    corrected = dataclasses.replace(device, samples=samples)
+    assert corrected.correction("conv_grouped", flops, nbytes, features=narrow) > 3
+    assert corrected.correction("conv_grouped", flops, nbytes, features=wide) < 1.5
+    # samples of a profile made before shape features are compared by size alone
+    old = dataclasses.replace(device, samples=tuple(
+        dataclasses.replace(s, features=()) for s in samples))
+    assert old.correction("conv_grouped", flops, nbytes, features=wide) == pytest.approx(
+        old.correction("conv_grouped", flops, nbytes, features=narrow))

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from ..analysis import Analysis
 from ..graph import OpGraph, OpNode, module_ancestors
-from .classes import UNSUPPORTED, VIEW, kernel_class
+from .classes import UNSUPPORTED, VIEW, kernel_class, shape_features
 from .profile import Profile
 
 COMPUTE, MEMORY, OVERHEAD, FUSED = "compute", "memory", "overhead", "fused"
@@ -73,10 +73,12 @@ class LatencyEstimate:
 
 
 def op_seconds(profile: Profile, kernel_class: str, flops: int, mac_bytes: int,
-               parallelism: int, coldness: float = 1.0) -> tuple[float, str]:
+               parallelism: int, coldness: float = 1.0,
+               features: tuple[float, ...] = ()) -> tuple[float, str]:
     """Predicted time of one op of `kernel_class` in a network of the given coldness (see
     Profile.coldness), and what bounds it: the warm and cold rooflines, each corrected by how
-    far the calibration samples of the class nearest in size ran from theirs, blended."""
+    far the calibration samples of the class nearest in size and shape (`features`:
+    classes.shape_features) ran from theirs, blended."""
     if kernel_class in (VIEW, UNSUPPORTED):
         return roofline_seconds(profile, kernel_class, flops, mac_bytes, parallelism)
     seconds, bound = 0.0, OVERHEAD
@@ -84,7 +86,8 @@ def op_seconds(profile: Profile, kernel_class: str, flops: int, mac_bytes: int,
         if weight:
             time, regime_bound = roofline_seconds(profile, kernel_class, flops, mac_bytes,
                                                   parallelism, warm)
-            seconds += weight * time * profile.correction(kernel_class, flops, mac_bytes, warm)
+            seconds += weight * time * profile.correction(kernel_class, flops, mac_bytes, warm,
+                                                          features)
             bound = regime_bound if weight >= 0.5 else bound
     return seconds, bound
 
@@ -133,7 +136,8 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
             times.append(OpTime(node.index, cls, 0.0, OVERHEAD))
             continue
         seconds, bound = op_seconds(profile, cls, op.flops or 0, op.mac_bytes or 0,
-                                    op.parallelism or 0, coldness)
+                                    op.parallelism or 0, coldness,
+                                    shape_features(node, cls, op.flops or 0, op.parallelism or 0))
         times.append(OpTime(node.index, cls, seconds, bound))
     call_cost = 0.0 if fuse else profile.module_call_overhead_s
     layer_seconds: dict[str, float] = defaultdict(float)
@@ -158,29 +162,20 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
 
 
 def working_set_bytes(analysis: Analysis) -> int:
-    """The bytes a forward keeps in play: every weight and model input once, plus the most
-    activation bytes alive at any one op (a tensor lives from the op that makes it to its last
-    reader; views and allocations add nothing). What decides whether a network's data stays
-    in cache."""
-    graph = analysis.graph
-    weights: dict[str, int] = {}
-    last_use: dict[int, int] = {}
-    for node in graph.nodes:
+    """The bytes a forward must find again in the cache for its ops to run warm: every weight
+    and buffer, once each. This decides between the cold and warm calibration regimes, which
+    differ in just that (a layer's weights and code last used a whole round of other layers
+    ago, or just now); both find their input just written, as a network's ops find the
+    activations they read, so neither activations nor the model's inputs count here."""
+    held: dict[str, int] = {}
+    for node in analysis.graph.nodes:
         for item in node.inputs:
-            if item.origin is not None:  # a weight, a buffer or a model input
-                weights[item.origin] = item.tensor.footprint * item.tensor.itemsize
-            elif item.producer is not None:
-                last_use[item.producer] = node.index
-    alive = peak = 0
-    ending: dict[int, int] = defaultdict(int)
-    for node, op in zip(graph.nodes, analysis.ops):
-        if op.category not in (None, "view"):
-            size = sum(tensor.footprint * tensor.itemsize for tensor in node.outputs)
-            alive += size
-            ending[last_use.get(node.index, node.index)] += size
-        peak = max(peak, alive)
-        alive -= ending.pop(node.index, 0)
-    return sum(weights.values()) + peak
+            if item.origin is not None and item.origin.startswith(_HELD):
+                held[item.origin] = item.tensor.footprint * item.tensor.itemsize
+    return sum(held.values())
+
+
+_HELD = ("param:", "buffer:")  # origins (trace.py) of what a model keeps between forwards
 
 
 def fused_ops(graph: OpGraph, categories: Sequence[str | None]) -> dict[int, int]:

@@ -55,7 +55,8 @@ class ClassRate:
 
 @dataclass(frozen=True)
 class Sample:
-    """One calibration measurement, kept in the profile so a fit can be checked or redone."""
+    """One calibration measurement, kept in the profile so a fit can be checked or redone:
+    the time of one call of the layer (its module call and fixed cost included)."""
 
     kernel_class: str
     label: str
@@ -63,7 +64,8 @@ class Sample:
     mac_bytes: int
     parallelism: int
     seconds: float
-    warm: bool = False  # measured with the network's data in cache (see calibrate._prepare)
+    warm: bool = False  # measured warm: its weights and code in cache (calibrate._workloads)
+    features: tuple[float, ...] = ()  # classes.shape_features of the op (none: older profiles)
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,11 @@ class Profile:
     saturation: work items (output elements) an op needs to fill the device: the device's
     parallel lanes (a CPU: threads x 16 float lanes; a GPU: SMs x resident threads per SM). An
     op with fewer runs at parallelism / saturation of its class's rate.
-    rates / warm_rates: per kernel class, as a network too large for the cache runs its ops
-    (weights and inputs come from memory) and as one that fits runs them; an estimate blends
-    the two by the network's working set (see coldness).
+    rates / warm_rates: per kernel class, as a network whose weights exceed the cache runs its
+    ops (weights and code come from memory) and as one whose weights fit runs them; an estimate
+    blends the two by the network's weights (see coldness).
     in_network_factor: how much slower tiny ops run in a mixed stream than one by one; every
-    fixed cost above is the warm one times this factor.
+    cold fixed cost above is the warm one times this factor.
     overlap: whether the fixed per-op cost overlaps the kernel's run (a GPU's asynchronous
     launches) rather than adding to it (a CPU, where the same core does both).
     """
@@ -112,26 +114,29 @@ class Profile:
         return (self.warm_rates if warm else self.rates)[kernel_class]
 
     def coldness(self, working_set_bytes: int) -> float:
-        """How far a network's data misses the cache, from 0 (its weights and live
-        activations fit: every op finds its data warm) to 1 (four caches' worth or more:
-        weights and inputs come from memory), log-linear in between."""
+        """How far a network's weights and inputs (estimate.working_set_bytes) miss the
+        cache, from 0 (they fit: every op finds its weights warm) to 1 (four caches' worth or
+        more: weights come from memory), log-linear in between."""
         if working_set_bytes <= self.cache_bytes:
             return 0.0
         return min(1.0, math.log(working_set_bytes / self.cache_bytes) / math.log(4))
 
-    def correction(self, kernel_class: str, flops: int, mac_bytes: int,
-                   warm: bool = False) -> float:
-        """How much slower than its roofline an op of this size runs, judged by the class's
-        calibration samples nearest in (log FLOPs, log MAC bytes): a weighted geometric mean
-        of their measured-over-roofline ratios, pulled towards 1 (no correction) as the
-        nearest samples lie further away (a sample a decade away counts as much as the pull
-        to 1 does, one at the same size a hundred times as much). A class's kernels are not
-        equally efficient at every shape (a 1x1 conv with 9 input channels runs far below its
-        class's rate) and one rate cannot say so; the samples can, within the range they
-        cover. `warm` picks the samples of a network that fits in the cache."""
-        here = (math.log10(flops + 1), math.log10(mac_bytes + 1))
-        nearest = sorted((math.dist(here, point), log_ratio)
-                         for point, log_ratio in self._residuals.get((kernel_class, warm), ()))[:3]
+    def correction(self, kernel_class: str, flops: int, mac_bytes: int, warm: bool = False,
+                   features: tuple[float, ...] = ()) -> float:
+        """How much slower than its roofline an op of this size and shape runs, judged by the
+        class's calibration samples nearest in (log FLOPs, log MAC bytes, shape features): a
+        weighted geometric mean of their measured-over-roofline ratios, pulled towards 1 (no
+        correction) as the nearest samples lie further away (a sample a decade away counts as
+        much as the pull to 1 does, one at the same size a hundred times as much). A class's
+        kernels are not equally efficient at every shape (a 1x1 conv with 9 input channels
+        runs far below its class's rate) and one rate cannot say so; the samples can, within
+        the range they cover. `warm` picks the samples of a network that fits in the cache;
+        `features` are classes.shape_features of the op (compared only with samples that have
+        them)."""
+        here = (math.log10(flops + 1), math.log10(mac_bytes + 1), *features)
+        nearest = sorted((math.dist(here[:len(point)], point), log_ratio)
+                         for point, log_ratio in self._residuals.get((kernel_class, warm), ())
+                         if len(point) in (2, len(here)))[:3]
         weights = [1 / (distance + 0.1) ** 2 for distance, _ in nearest]
         weighted = sum(w * log_ratio for w, (_, log_ratio) in zip(weights, nearest))
         return math.exp(weighted / (sum(weights) + PRIOR_WEIGHT))
@@ -145,8 +150,8 @@ class Profile:
                                          sample.mac_bytes, sample.parallelism, sample.warm)[0]
             predicted += self.module_call_overhead_s
             residuals.setdefault((sample.kernel_class, sample.warm), []).append(
-                ((math.log10(sample.flops + 1), math.log10(sample.mac_bytes + 1)),
-                 math.log(sample.seconds / predicted)))
+                ((math.log10(sample.flops + 1), math.log10(sample.mac_bytes + 1),
+                  *sample.features), math.log(sample.seconds / predicted)))
         return residuals
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +172,8 @@ class Profile:
         fields["rates"] = {name: ClassRate(**rate) for name, rate in data["rates"].items()}
         fields["warm_rates"] = {name: ClassRate(**rate)
                                 for name, rate in data["warm_rates"].items()}
-        fields["samples"] = tuple(Sample(**sample) for sample in data.get("samples", ()))
+        fields["samples"] = tuple(Sample(**{**sample, "features": tuple(
+            sample.get("features", ()))}) for sample in data.get("samples", ()))
         missing = (set(KERNEL_CLASSES) - set(fields["rates"])) | (
             set(KERNEL_CLASSES) - set(fields["warm_rates"]))
         if missing:
