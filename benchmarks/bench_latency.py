@@ -5,10 +5,10 @@ keeps the fitted profile; ``--profile FILE`` skips calibrating and uses that one
 ``costlens calibrate``'s workloads for this machine at one thread (none of them is one of these
 networks) and times them in the same interleaved rounds as the real forward of every example
 network and of every row of the paper's Tables 1-4 (CPU widths), at batch 1, eval, no_grad:
-each round times every workload once, in a new order, and each figure is the median over
-rounds. This machine's speed drifts by tens of percent over seconds, so only workloads timed
-side by side see the same machine. A network's timing runs it for 0.1 s (its steady state);
-a calibration workload's for 0.01 s. The profile is fitted on the calibration workloads alone,
+each round times every workload once, and each figure is the fastest of the rounds, as
+calibration's own are. This machine's speed drifts by tens of percent over seconds, so only
+workloads timed side by side see the same machine. A network's forward is timed straight after
+an untimed one (its steady state). The profile is fitted on the calibration workloads alone,
 and the estimate (a roofline per op on it; nothing fitted to these networks) is set beside the
 measurement. FLOPs alone get the best single scale (seconds per FLOP chosen to minimise their
 median error after the fact), which flatters them.
@@ -16,7 +16,7 @@ median error after the fact), which flatters them.
 Targets: the estimate's median absolute error <= 10%, every network within 25%, Spearman rank
 correlation >= 0.95, better than FLOPs alone on each of the three figures, and for each of
 Tables 1-4 the speed ratio of the paper's best row over its worst predicted within 15%. Exits 0
-when all hold, 1 otherwise. Trust medians, and rerun when a figure sits at its limit.
+when all hold, 1 otherwise. Trust medians over runs, and rerun when a figure sits at its limit.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from costlens.platforms import estimate, load_profile  # noqa: E402
 from costlens.platforms.calibrate import Plan  # noqa: E402
 from costlens.platforms.guidelines import GUIDELINES, experiments  # noqa: E402
 from costlens.platforms.stats import best_scale, relative_errors, spearman  # noqa: E402
-from costlens.platforms.timing import interleaved_medians, threads  # noqa: E402
+from costlens.platforms.timing import Work, interleaved, threads  # noqa: E402
 
 Factory = Callable[[], tuple[torch.nn.Module, torch.Tensor]]
 
@@ -84,14 +84,13 @@ def main() -> int:
         started = time.perf_counter()
         if options.profile:
             profile = load_profile(options.profile)
-            measured = interleaved_medians(works, cpu, rounds=options.rounds, min_seconds=0.1)
+            measured = interleaved(works, cpu, rounds=options.rounds)
         else:
             plan = Plan(cpu)
             if set(plan.works) & set(works):
                 raise SystemExit("a network has the name of a calibration workload")
-            least = {**{name: 0.01 for name in plan.works}, **{name: 0.1 for name in works}}
-            seconds = interleaved_medians({**plan.works, **works}, cpu, rounds=options.rounds,
-                                          min_seconds=least)
+            seconds = interleaved({**plan.works, **works}, cpu, rounds=options.rounds,
+                                  sizes=plan.sizes)
             profile = plan.fit(seconds)
             measured = {name: seconds[name] for name in works}
         print(f"{'measured' if options.profile else 'calibrated and measured'} in "
@@ -154,8 +153,11 @@ def _guidelines(rows: list, measured: dict[str, float], estimates: dict[str, flo
     return errors
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]:
-    return lambda: model(x)
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> Work:
+    """A network's forward, timed straight after an untimed one: its steady state."""
+    def forward() -> object:
+        return model(x)
+    return Work(forward, forward)
 
 
 def _figures(predicted: list[float], measured: list[float]) -> tuple[float, float, float]:

@@ -28,7 +28,7 @@ from .platforms import Profile, builtin_profiles, estimate, load_profile
 from .platforms.compare import compare
 from .platforms.guidelines import run_guidelines
 from .platforms.measure import measure
-from .platforms.timing import check_device, threads
+from .platforms.timing import ROUNDS, check_device, threads
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text
 from .report.platform import render_bench, render_guidelines, render_profile
@@ -158,8 +158,9 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("-o", "--output", metavar="FILE",
                            help="where to write the profile (default platform-DEVICE-Nt.json)")
     calibrate.add_argument("--name", help="the profile's name (default DEVICE-Nt)")
-    calibrate.add_argument("--rounds", type=_positive, default=7,
-                           help="timing rounds; each figure is a median over them (default 7)")
+    calibrate.add_argument("--rounds", type=_positive, default=ROUNDS,
+                           help="timing rounds; each figure is the fastest of them (default "
+                                f"{ROUNDS}; more rounds, luckier figures)")
     calibrate.set_defaults(handler=_calibrate)
 
 
@@ -173,7 +174,8 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     _add_input_options(bench, debug=False)
     _add_device_options(bench)
     bench.add_argument("--repeat", type=_positive, default=10,
-                       help="timed runs after warm-up; figures are medians (default 10)")
+                       help="timed runs after warm-up; figures are medians, the forward's "
+                            "fastest run too (default 10)")
     bench.add_argument("--depth", type=_positive, default=1,
                        help="module depth of the per-layer rows (default 1)")
     bench.set_defaults(handler=_bench)

@@ -1,5 +1,6 @@
-"""Calibration: every micro-benchmark measures one op of its class, the fit recovers known
-rates, and two calibrations of this machine agree (within 20%) on what they predict."""
+"""Calibration: every micro-benchmark measures one op of its class, the workloads run their
+layers as they say, the fit recovers known rates and fixed costs, and two calibrations of this
+machine agree (within 20%) on what they predict."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,9 +9,24 @@ import statistics
 import pytest
 import torch
 from conftest import CEILINGS, made_up_profile
+from torch import nn
 
 from costlens.api import analyze
-from costlens.platforms.calibrate import calibrate, cases, fit_rates
+from costlens.platforms.calibrate import (
+    BANDWIDTH,
+    MODULE_CALL,
+    STREAM,
+    STREAM_REPEATS,
+    TINY,
+    WARM_UP_CALLS,
+    Plan,
+    _tiny_stream,
+    _workloads,
+    calibrate,
+    cases,
+    fit_rates,
+    tiny_layers,
+)
 from costlens.platforms.classes import kernel_class
 from costlens.platforms.estimate import op_seconds, roofline_seconds
 from costlens.platforms.profile import KERNEL_CLASSES, Profile, Sample
@@ -105,3 +121,61 @@ def test_two_calibrations_agree_within_20_percent(two_calibrations: tuple) -> No
                   / roofline_seconds(first, cls, s.flops, s.mac_bytes, s.parallelism)[0]
                   for s in first.samples if s.kernel_class == cls and not s.warm]
         assert statistics.median(ratios) == pytest.approx(1, abs=0.2), cls
+
+
+class Counting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x
+
+
+def test_cold_calls_each_copy_once_and_warm_calls_one_copy_after_warming_it() -> None:
+    copies = [Counting() for _ in range(3)]
+    x = torch.ones(4)
+    cold, warm = _workloads(copies, (x,), torch.device("cpu"))
+    assert cold.calls == warm.calls == 3
+    cold.prepare()
+    cold.run()
+    assert [c.calls for c in copies] == [1, 1, 1]
+    warm.prepare()
+    assert copies[0].calls == 1 + WARM_UP_CALLS
+    warm.run()
+    assert [c.calls for c in copies] == [1 + WARM_UP_CALLS + 3, 1, 1]
+    assert torch.equal(x, torch.ones(4)), "inputs are rewritten, not changed"
+
+
+def test_the_tiny_stream_calls_distinct_layers_of_every_kind() -> None:
+    work, size = _tiny_stream(torch.device("cpu"))
+    assert work.calls == STREAM_REPEATS * len(tiny_layers())
+    assert 0 < size < 4096
+    work.run()
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    with torch.no_grad():
+        return Plan(torch.device("cpu"))
+
+
+def test_fixed_costs_are_the_warm_ones_scaled_by_the_stream(plan: Plan) -> None:
+    """A made-up set of timings: every tiny layer 10 us warm but a module call 4 us, the
+    stream 1.5x their mean per call; every case 1 ms."""
+    assert set(plan.sizes) == set(plan.works)
+    warm = {kind: 4e-6 if kind == MODULE_CALL else 10e-6 for kind in tiny_layers()}
+    mean = sum(warm.values()) / len(warm)
+    seconds = {name: 1e-3 for name in plan.works}
+    seconds.update({f"{TINY} {kind}": value for kind, value in warm.items()})
+    seconds[STREAM] = 1.5 * mean
+    seconds[BANDWIDTH] = plan.bandwidth.bytes / 10e9
+    fitted = plan.fit(seconds)
+    assert fitted.in_network_factor == pytest.approx(1.5)
+    assert fitted.module_call_overhead_s == pytest.approx(6e-6)
+    assert fitted.rate("conv_1x1").overhead_s == pytest.approx(15e-6 - 6e-6)
+    assert fitted.rate("conv_1x1", warm=True).overhead_s == pytest.approx(10e-6 - 6e-6)
+    assert fitted.bandwidth_bytes_per_s == pytest.approx(10e9)
+    assert all(s.seconds == 1e-3 for s in fitted.samples)
+    assert {s.warm for s in fitted.samples} == {False, True}

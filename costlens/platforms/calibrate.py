@@ -1,15 +1,18 @@
 """`costlens calibrate`: measure a device and fit the parameters of a platform profile.
 
-Each kernel class is timed as a network runs it: nn layers (or small modules for bare tensor
-operations) over a range of shapes taken from the example networks, each layer after a write
-over the whole cache (its weights come from memory), a fresh write of its input (which the op
-before it just produced) and a few tiny layers of other kinds (whose code displaced its own);
-see _prepare.
+Calibration runs one network of its own, round after round: every calibration layer (nn
+layers, or small modules for bare tensor operations, over a range of shapes of common CNN and
+transformer layers) in two regimes, the tiny layers that give the fixed costs per op, and a
+streaming copy, each call timed where it stands (timing.interleaved), in a new order every
+round that keeps layers of about one size together, as a network's ops are. A layer runs cold
+as a large network runs it, once, its weights and code last used a round of other layers ago;
+and warm as a small network runs it, straight after a few calls of itself. Both find their
+input just written, as the op before a layer leaves it. A figure is the fastest of the rounds.
+
 Each sample's FLOPs, MAC bytes and parallelism come from costlens's own trace of the layer, so
 the estimate reads the figures the fit was made on. Per class a grid search finds the FLOP
 rate and byte rate that minimise the squared log error of the predicted layer times: relative
-error is what matters for times that span four decades. The fixed cost per op comes from tiny
-layers, warm and in a mixed stream (see Plan), the memory bandwidth from a streaming copy.
+error is what matters for times that span four decades.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import datetime
 import itertools
 import math
 import random
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -27,12 +31,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..api import analyze
-from .classes import VIEW, kernel_class
+from .classes import VIEW, kernel_class, shape_features
 from .profile import KERNEL_CLASSES, ClassRate, Profile, Sample
-from .timing import check_device, device_name, interleaved_medians, synchronizer, threads
+from .timing import ROUNDS, Work, check_device, device_name, interleaved, threads
 
-COPIES = 8  # distinct layers per shape in the warm workload
+GPU_CALLS = 8  # calls per timing on a GPU (see _calls_per_timing)
 GPU_BATCH = 32  # a GPU also runs every case at this batch: at 1 its kernels barely fill it
+WARM_UP_CALLS = 3  # untimed calls before a warm timing
 
 
 @dataclass(frozen=True)
@@ -84,16 +89,28 @@ def cases() -> list[Case]:
                                           bias=False),
                         _maps(cin, size)))
 
-    for cin, cout, size, stride in [(3, 24, 224, 2), (3, 64, 224, 2), (16, 16, 56, 1),
-                                    (32, 32, 56, 1), (64, 64, 56, 1), (64, 64, 28, 1),
-                                    (128, 128, 28, 1), (128, 128, 14, 1), (256, 256, 14, 1),
-                                    (256, 256, 7, 1), (512, 512, 7, 1), (128, 128, 56, 2)]:
+    for cin, cout, size, stride in [(3, 24, 224, 2), (3, 64, 224, 2), (3, 32, 224, 2),
+                                    (16, 16, 112, 1), (32, 32, 112, 1), (16, 16, 56, 1),
+                                    (32, 32, 56, 1), (64, 64, 56, 1), (64, 192, 56, 1),
+                                    (128, 128, 56, 1), (32, 32, 28, 1), (64, 64, 28, 1),
+                                    (96, 128, 28, 1), (128, 128, 28, 1), (256, 256, 28, 1),
+                                    (64, 64, 14, 1), (128, 128, 14, 1), (160, 320, 14, 1),
+                                    (256, 256, 14, 1), (512, 512, 14, 1), (128, 128, 7, 1),
+                                    (256, 256, 7, 1), (512, 512, 7, 1), (128, 128, 56, 2),
+                                    (256, 256, 28, 2), (512, 512, 14, 2)]:
         conv("conv_dense", cin, cout, size, 3, stride)
+    conv("conv_dense", 3, 64, 224, 7, 2)
+    conv("conv_dense", 32, 64, 28, 5)
+    conv("conv_dense", 16, 32, 14, 5)
     for cin, cout, size in [(9, 108, 56), (108, 9, 56), (32, 32, 56), (22, 44, 56),
                             (16, 16, 56), (24, 24, 56), (58, 58, 28), (64, 256, 56),
                             (256, 64, 56), (128, 128, 28), (116, 116, 14), (256, 256, 14),
                             (232, 232, 7), (512, 2048, 7), (2048, 512, 7), (32, 192, 28),
-                            (960, 160, 7), (13, 78, 56), (128, 128, 56)]:
+                            (960, 160, 7), (13, 78, 56), (128, 128, 56), (16, 96, 112),
+                            (32, 16, 112), (64, 64, 56), (256, 128, 56), (192, 32, 28),
+                            (256, 512, 28), (512, 256, 28), (512, 128, 28), (96, 576, 14),
+                            (512, 1024, 14), (1024, 512, 14), (1024, 256, 14),
+                            (1024, 2048, 7), (320, 1280, 7), (464, 1024, 7)]:
         conv("conv_1x1", cin, cout, size, 1)
     for channels, size, stride in [(24, 56, 2), (58, 28, 1), (116, 14, 1), (232, 7, 1),
                                    (32, 112, 1), (96, 112, 2), (144, 56, 1), (192, 28, 1),
@@ -104,11 +121,18 @@ def cases() -> list[Case]:
                                             (240, 60, 28, 1, 3), (60, 240, 28, 1, 3),
                                             (180, 180, 56, 1, 2), (256, 256, 56, 1, 4),
                                             (360, 360, 56, 1, 8), (90, 90, 56, 1, 2),
-                                            (360, 360, 28, 1, 8)]:
+                                            (360, 360, 28, 1, 8), (64, 64, 56, 1, 4),
+                                            (128, 128, 56, 1, 4), (192, 192, 56, 1, 8),
+                                            (96, 96, 28, 1, 4), (480, 120, 14, 1, 3),
+                                            (120, 480, 14, 1, 3), (64, 64, 56, 3, 4),
+                                            (128, 128, 28, 3, 8)]:
         conv("conv_grouped", cin, cout, size, kernel, groups=groups)
     for tokens, cin, cout in [(1, 1024, 1000), (1, 2048, 1000), (1, 464, 1000), (16, 256, 256),
                               (64, 256, 1024), (128, 512, 512), (256, 1024, 256),
-                              (128, 256, 768), (256, 128, 128), (4, 512, 512)]:
+                              (128, 256, 768), (256, 128, 128), (4, 512, 512), (1, 1280, 1000),
+                              (128, 256, 256), (128, 1024, 256), (256, 256, 688),
+                              (256, 688, 256), (256, 256, 1024), (128, 256, 8192),
+                              (128, 768, 3072), (32, 512, 2048)]:
         out.append(Case("matmul", f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
     for heads, length, dim in [(4, 64, 32), (4, 256, 32), (8, 128, 64), (8, 512, 64),
@@ -119,7 +143,8 @@ def cases() -> list[Case]:
                             torch.randn(1, heads, length, dim) for _ in range(3))))
     for channels, size, kernel, stride in [(24, 112, 3, 2), (64, 112, 3, 2), (16, 56, 3, 2),
                                            (64, 56, 2, 2), (128, 28, 2, 2), (192, 28, 3, 1),
-                                           (32, 14, 3, 1)]:
+                                           (32, 14, 3, 1), (192, 56, 3, 2), (256, 28, 3, 1),
+                                           (480, 28, 3, 2), (512, 14, 3, 1), (832, 7, 3, 1)]:
         out.append(Case("pool_max", f"{channels}@{size} {kernel}x{kernel}/{stride}",
                         lambda kernel=kernel, stride=stride: nn.MaxPool2d(
                             kernel, stride, kernel // 2 if stride == 1 or kernel == 3 else 0),
@@ -196,41 +221,14 @@ def tiny_layers() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
 
 
 MODULE_CALL = "module call"
-#: Tiny layers run before each calibration layer (see _prepare).
-BETWEEN = ("conv_1x1", "normalization", "elementwise")
-SETTING = "setting"
-MAX_COPIES = 64  # layers whose weights are too small to fill the cache even so hardly need it
-COLD, WARM = "cold", "warm"
+COLD, WARM, TINY, STREAM = "cold", "warm", "tiny", "tiny stream"
+STREAM_REPEATS = 4
 BANDWIDTH = "memory bandwidth"
 NEAR_BEST = 0.001  # mean squared log error: a fit about 3% worse per sample is "as good"
-TINY_REPEATS = 16
-STREAM_REPEATS = 8
-
-
-def _fixed_cost_works(device: torch.device) -> tuple[dict[str, Callable[[], None]], int]:
-    """Workloads that time each tiny layer alone (warm: one layer called again and again) and
-    all of them in one mixed stream, each call to a layer of its own, as in a network: there
-    the ops before have pushed an op's code and data, its module's Python objects included,
-    out of the caches. Also the number of layer calls in the stream."""
-    def placed() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
-        return {name: (layer.to(device), tuple(t.to(device) for t in inputs))
-                for name, (layer, inputs) in tiny_layers().items()}
-    warm = placed()
-    works = {f"tiny {name}": _calls([layer] * TINY_REPEATS, inputs)
-             for name, (layer, inputs) in warm.items()}
-    order = random.Random(0).sample(list(warm), len(warm))
-    calls = [layers[name] for layers in [placed() for _ in range(STREAM_REPEATS)]
-             for name in order]
-
-    def stream() -> None:
-        for layer, inputs in calls:
-            layer(*inputs)
-    works["stream"] = stream
-    return works, len(calls)
 
 
 def calibrate(device: str = "cpu", thread_count: int | None = None, name: str | None = None,
-              rounds: int = 7, progress: Callable[[str], None] | None = None) -> Profile:
+              rounds: int = ROUNDS, progress: Callable[[str], None] | None = None) -> Profile:
     """Measure this machine and fit a profile."""
     target = check_device(device)
     started = time.perf_counter()
@@ -238,7 +236,7 @@ def calibrate(device: str = "cpu", thread_count: int | None = None, name: str | 
         plan = Plan(target, progress)
         if progress:
             progress(f"timing {len(plan.works)} workloads, {rounds} rounds")
-        seconds = interleaved_medians(plan.works, target, rounds=rounds, min_seconds=0.01)
+        seconds = interleaved(plan.works, target, rounds=rounds, sizes=plan.sizes)
         profile = plan.fit(seconds, name)
     return dataclasses.replace(profile,
                                calibration_seconds=round(time.perf_counter() - started, 1))
@@ -252,11 +250,9 @@ class Plan:
     whose speed drifts by tens of percent over seconds, only workloads timed side by side see
     the same machine (benchmarks/bench_latency.py times the networks it checks that way).
 
-    Every workload is timed in each of several rounds, in a new order each round, and its
-    median kept. Fixed costs: each tiny layer's warm time, scaled by how much slower the same
-    kinds of layer run in a mixed stream than one by one (one factor for all, far less noisy
-    than a difference of streams per class). Rates: per class, fitted to samples taken as a
-    network runs a layer (see _prepare), each with the class's in-network fixed cost.
+    Workloads, each timed once per round (timing.interleaved): every case cold and warm (see
+    _workloads), every tiny layer warm and all of them in a stream (see _tiny_stream: their
+    times give the fixed costs per op) and a streaming copy (the memory bandwidth).
     """
 
     def __init__(self, device: torch.device,
@@ -264,57 +260,61 @@ class Plan:
         self.device = device
         self.cache_bytes = _cache_bytes(device)
         torch.manual_seed(0)
-        self.works, self.stream_calls = _fixed_cost_works(device)
-        self.bandwidth = self.works[BANDWIDTH] = _Bandwidth(device)
         self.cases = cases()
-        self.samples: list[Sample] = []
-        self.copies: list[dict[str, int]] = []
-        tiny = tiny_layers()
-        between = [(layer.to(device), tuple(t.to(device) for t in inputs))
-                   for layer, inputs in (tiny[name] for name in BETWEEN)]
         if device.type == "cuda":
             self.cases += [_batched(case, GPU_BATCH) for case in self.cases]
+        self.works: dict[str, Work] = {}
+        self.sizes: dict[str, float] = {}  # bytes each work moves, for timing.interleaved
+        self.samples: list[Sample] = []
         for number, case in enumerate(self.cases):
             if progress:
                 progress(f"[{number + 1}/{len(self.cases)}] {case.kernel_class}: {case.label}")
-            sample, works, copies = _prepare(case, device, self.cache_bytes, between)
+            sample, works = _prepare(case, device)
             self.samples.append(sample)
-            self.copies.append(copies)
-            self.works.update({f"{kind} {case.label}": work for kind, work in works.items()})
+            for regime, work in works.items():
+                self.works[f"{regime} {case.label}"] = work
+                self.sizes[f"{regime} {case.label}"] = sample.mac_bytes
+        calls = _calls_per_timing(device)
+        for kind, (layer, inputs) in tiny_layers().items():
+            self.works[f"{TINY} {kind}"] = _workloads([layer] * calls, inputs, device)[1]
+            self.sizes[f"{TINY} {kind}"] = _bytes(inputs)
+        self.works[STREAM], self.sizes[STREAM] = _tiny_stream(device)
+        self.bandwidth = _Bandwidth(device)
+        self.works[BANDWIDTH] = Work(self.bandwidth)
+        self.sizes[BANDWIDTH] = self.bandwidth.bytes
 
     def fit(self, seconds: dict[str, float], name: str | None = None) -> Profile:
-        """The profile these workload medians give."""
-        warm = {key[len("tiny "):]: value / TINY_REPEATS
-                for key, value in seconds.items() if key.startswith("tiny ")}
-        in_network = seconds["stream"] / (sum(warm.values()) * self.stream_calls / len(warm))
-        samples = [dataclasses.replace(sample, warm=kind == WARM, seconds=max(
-                       seconds[f"{kind} {case.label}"] / copies[kind]
-                       - seconds[f"{SETTING} {case.label}"], 1e-9))
-                   for kind in (COLD, WARM)
-                   for case, sample, copies in zip(self.cases, self.samples, self.copies)]
+        """The profile these workload times give."""
+        warm = {kind: seconds[f"{TINY} {kind}"] for kind in tiny_layers()}
+        in_network = seconds[STREAM] / statistics.fmean(warm.values())
+        fixed = {WARM: warm, COLD: {kind: in_network * value for kind, value in warm.items()}}
+        module_call = fixed[COLD][MODULE_CALL]
+        samples = [dataclasses.replace(sample, warm=regime == WARM,
+                                       seconds=seconds[f"{regime} {case.label}"])
+                   for regime in (COLD, WARM)
+                   for case, sample in zip(self.cases, self.samples)]
         used = torch.get_num_threads()
         base = Profile(
             name=name or f"{self.device.type}-{used}t", device=self.device.type,
             device_name=device_name(self.device), threads=used,
             torch_version=torch.__version__, created=datetime.date.today().isoformat(),
             calibration_seconds=0.0,
-            op_overhead_s=in_network * max(warm["elementwise"] - warm[MODULE_CALL], 0.0),
-            view_overhead_s=in_network * max(warm[VIEW] - warm[MODULE_CALL], 0.0),
-            module_call_overhead_s=in_network * warm[MODULE_CALL],
-            bandwidth_bytes_per_s=self.bandwidth.bytes_per_s,
+            op_overhead_s=max(fixed[COLD]["elementwise"] - module_call, 0.0),
+            view_overhead_s=max(fixed[COLD][VIEW] - module_call, 0.0),
+            module_call_overhead_s=module_call,
+            bandwidth_bytes_per_s=self.bandwidth.bytes / seconds[BANDWIDTH],
             cache_bytes=self.cache_bytes,
             saturation=_lanes(self.device, used), overlap=self.device.type == "cuda",
             rates={}, warm_rates={}, samples=tuple(samples),
             in_network_factor=round(in_network, 3))
-        rates: dict[bool, dict[str, ClassRate]] = {False: {}, True: {}}
+        rates: dict[str, dict[str, ClassRate]] = {COLD: {}, WARM: {}}
         for regime, cls in itertools.product(rates, KERNEL_CLASSES):
             flop_rate, byte_rate = fit_rates(
-                base, [s for s in samples if s.kernel_class == cls and s.warm == regime],
-                in_network * warm[cls])
-            rates[regime][cls] = ClassRate(
-                flops_per_s=flop_rate, bytes_per_s=byte_rate,
-                overhead_s=in_network * max(warm[cls] - warm[MODULE_CALL], 0.0))
-        return dataclasses.replace(base, rates=rates[False], warm_rates=rates[True])
+                base, [s for s in samples if s.kernel_class == cls and s.warm == (regime == WARM)],
+                fixed[regime][cls])
+            rates[regime][cls] = ClassRate(flops_per_s=flop_rate, bytes_per_s=byte_rate,
+                                           overhead_s=max(fixed[regime][cls] - module_call, 0.0))
+        return dataclasses.replace(base, rates=rates[COLD], warm_rates=rates[WARM])
 
 
 def _batched(case: Case, batch: int) -> Case:
@@ -353,55 +353,81 @@ def _lanes(device: torch.device, thread_count: int) -> float:
     return float(thread_count * 16)
 
 
-def _calls(layers: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...]) -> Callable[[], None]:
-    def run() -> None:
-        for layer in layers:
-            layer(*inputs)
-    return run
-
-
 class _Bandwidth:
-    """A streaming copy between buffers far beyond the cache, keeping its fastest time: the
-    memory bandwidth is what the device can do, and other tenants of a shared machine only
-    ever take from it, so the best of many copies is the steady figure (a median moves with
-    the neighbours' load by a third here)."""
+    """A streaming copy between buffers far beyond the cache: its fastest time gives the memory
+    bandwidth, what the device can do (other tenants of a shared machine only take from it)."""
 
     def __init__(self, device: torch.device) -> None:
         elements = (1 << 28) if device.type == "cuda" else (1 << 24)
         self.source = torch.ones(elements, device=device)
         self.target = torch.empty_like(self.source)
         self.bytes = 2 * elements * self.source.element_size()
-        self.sync = synchronizer(device)
-        self.fastest = math.inf
 
     def __call__(self) -> None:
-        self.sync()
-        start = time.perf_counter()
         self.target.copy_(self.source)
-        self.sync()
-        self.fastest = min(self.fastest, time.perf_counter() - start)
-
-    @property
-    def bytes_per_s(self) -> float:
-        return self.bytes / self.fastest
 
 
-def _prepare(case: Case, device: torch.device, cache_bytes: int,
-             between: Sequence[tuple[nn.Module, tuple[torch.Tensor, ...]]]
-             ) -> tuple[Sample, dict[str, Callable[[], None]], dict[str, int]]:
-    """A case's figures from costlens's trace, its workloads by name (the layer in a network
-    whose weights do not fit the cache, COLD, and in one whose weights do, WARM, and the
-    setting both share) and how many layers each of the two runs.
+def _bytes(tensors: Sequence[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
-    Each workload runs distinct copies of the layer on one input, each after the `between`
-    tiny layers (whose code pushes the op's own out of the instruction caches, as the ops
-    between two layers of a network do); the setting runs the tiny layers alone and is
-    subtracted. The input stays in cache, as a network's activations do from the op that
-    makes them to the op that reads them. The warm workload has COPIES copies; the cold one
-    enough that their weights fill twice the cache (up to MAX_COPIES), so that each copy's
-    weights come from memory, as a large network's do: they were last used a whole forward
-    ago. A layer without weights runs the same either way.
-    """
+
+def _tiny_stream(device: torch.device) -> tuple[Work, int]:
+    """The tiny layers as a network runs small layers: STREAM_REPEATS distinct copies of each
+    kind, each called once, in a shuffled order; and the bytes it moves. Called one by one,
+    again and again, a layer finds its code and data in the caches; in the stream, as in a
+    network, the layers before it have displaced them. The stream's time per call over the
+    mean warm time of its kinds is the factor by which a network's fixed costs exceed the
+    warm ones (one factor for all: far steadier than a difference of timings per kind)."""
+    calls = [(layer.to(device), tuple(t.to(device) for t in inputs))
+             for _ in range(STREAM_REPEATS) for layer, inputs in tiny_layers().values()]
+    random.Random(0).shuffle(calls)
+
+    def stream() -> None:
+        for layer, inputs in calls:
+            layer(*inputs)
+    return Work(stream, calls=len(calls)), max(_bytes(inputs) for _, inputs in calls)
+
+
+def _calls_per_timing(device: torch.device) -> int:
+    """One call on a CPU, where an op runs on the calling thread and its time is what it costs.
+    On a GPU one call between two synchronizations would time a launch and a round trip that a
+    network's asynchronous launches overlap with the kernels before them, so a timing there
+    runs GPU_CALLS calls back to back and takes their throughput."""
+    return 1 if device.type == "cpu" else GPU_CALLS
+
+
+def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
+               device: torch.device) -> tuple[Work, Work]:
+    """The COLD and WARM workloads of copies of a layer (_calls_per_timing of them) on
+    `inputs`. Cold: each copy called once, as a network calls its layers, their weights last
+    used a round of every other workload ago; warm: the first copy called again straight after
+    an untimed call, its weights and code still in cache. Before each timing the inputs are
+    rewritten, as the op before a layer leaves its input in cache."""
+    calls = len(copies)
+    placed = tuple(t.to(device) for t in inputs)
+    copies = [layer.to(device) for layer in copies]
+
+    def write_inputs() -> None:
+        for tensor in placed:
+            tensor.mul_(1.0)
+
+    def cold() -> None:
+        for layer in copies:
+            layer(*placed)
+
+    def warm_up() -> None:
+        write_inputs()
+        for _ in range(WARM_UP_CALLS):
+            copies[0](*placed)
+
+    def warm() -> None:
+        for _ in range(calls):
+            copies[0](*placed)
+    return Work(cold, write_inputs, calls), Work(warm, warm_up, calls)
+
+
+def _prepare(case: Case, device: torch.device) -> tuple[Sample, dict[str, Work]]:
+    """A case's figures from costlens's trace, and its COLD and WARM workloads."""
     inputs = case.inputs()
     layer = case.layer()
     analysis = analyze(layer, inputs)
@@ -411,28 +437,14 @@ def _prepare(case: Case, device: torch.device, cache_bytes: int,
     if len(main) != 1:
         raise RuntimeError(f"calibration case {case.label} runs {len(main)} "
                            f"{case.kernel_class} ops, not one")
-    weight_bytes = sum(p.numel() * p.element_size() for p in layer.parameters())
-    cold_copies = COPIES if not weight_bytes else min(
-        MAX_COPIES, max(COPIES, -(-2 * cache_bytes // weight_bytes)))
-    layers = [layer.to(device)] + [case.layer().to(device) for _ in range(cold_copies - 1)]
     op = main[0]
     sample = Sample(case.kernel_class, case.label, op.flops or 0, op.mac_bytes or 0,
-                    op.parallelism or 0, 0.0)
-    placed = tuple(t.to(device) for t in inputs)
-
-    def run(copies: Sequence[nn.Module]) -> Callable[[], None]:
-        def in_setting() -> None:
-            for copy in copies:
-                for other, other_inputs in between:
-                    other(*other_inputs)
-                copy(*placed)
-        return in_setting
-
-    def setting() -> None:
-        for other, other_inputs in between:
-            other(*other_inputs)
-    return (sample, {COLD: run(layers), WARM: run(layers[:COPIES]), SETTING: setting},
-            {COLD: len(layers), WARM: COPIES})
+                    op.parallelism or 0, 0.0, features=shape_features(
+                        analysis.graph.nodes[op.index], case.kernel_class, op.flops or 0,
+                        op.parallelism or 0))
+    copies = [layer] + [case.layer() for _ in range(_calls_per_timing(device) - 1)]
+    cold, warm = _workloads(copies, inputs, device)
+    return sample, {COLD: cold, WARM: warm}
 
 
 def fit_rates(profile: Profile, samples: Sequence[Sample],

@@ -41,9 +41,11 @@ class Comparison:
     groups: tuple[Compared, ...]
     classes: tuple[Compared, ...]
     measured_total: float  # sum of the per-op times (instrumented)
-    estimated_total: float
+    estimated_total: float  # sum of the per-op estimates (module calls apart)
     flops_total: int
-    forward_seconds: float  # the plain, uninstrumented forward
+    forward_seconds: float  # the plain, uninstrumented forward: median over repeats
+    fastest_seconds: float  # and its fastest run, which calibration's figures are
+    estimated_forward: float  # the estimate of the whole forward, module calls included
 
 
 def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurement,
@@ -83,7 +85,7 @@ def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurem
     groups = tuple(Compared(g, v[0], v[1], int(v[2])) for g, v in grouped.items())
     return Comparison(layers, groups, classes, sum(op.seconds for op in measurement.ops),
                       estimate.seconds - estimate.module_call_seconds, analysis.totals.flops,
-                      measurement.seconds)
+                      measurement.seconds, measurement.fastest, estimate.seconds)
 
 
 def _name_class(op: str, known: dict[str, str]) -> str:

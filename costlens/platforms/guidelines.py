@@ -16,7 +16,7 @@ import torch
 from ..api import analyze
 from .estimate import estimate
 from .profile import Profile
-from .timing import interleaved_medians
+from .timing import ROUNDS, Work, interleaved
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,10 @@ def experiments(platform: str, column: int = 0, batch: int = 1
 
 
 def run_guidelines(profile: Profile, device: torch.device, column: int = 0, batch: int = 1,
-                   rounds: int = 7) -> tuple[list[Row], list[Verdict]]:
-    """Measure and estimate every row (under the caller's thread count and no_grad)."""
+                   rounds: int = ROUNDS) -> tuple[list[Row], list[Verdict]]:
+    """Measure and estimate every row (under the caller's thread count and no_grad). A row's
+    time is its fastest forward over the rounds, each straight after an untimed one (its
+    steady state), as calibration times its layers."""
     platform = "gpu" if device.type == "cuda" else "cpu"
     plan = experiments(platform, column, batch)
     works = {}
@@ -100,8 +102,9 @@ def run_guidelines(profile: Profile, device: torch.device, column: int = 0, batc
         model = model.eval()
         estimated[label] = estimate(analyze(model, x), profile).seconds
         model, x = model.to(device), x.to(device)
-        works[label] = (lambda model=model, x=x: model(x))
-    measured = interleaved_medians(works, device, rounds=rounds, min_seconds=0.05)
+        forward = (lambda model=model, x=x: model(x))
+        works[label] = Work(forward, forward)
+    measured = interleaved(works, device, rounds=rounds)
     rows = [Row(guideline, label, paper_speed, batch / measured[label],
                 batch / estimated[label]) for guideline, label, paper_speed, _ in plan]
     return rows, [_verdict(g, [r for r in rows if r.guideline == g]) for g in GUIDELINES]

@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import module_ancestors
 from ..inputs import Inputs
-from .timing import interleaved_medians, synchronizer
+from .timing import Work, interleaved, keep_freed_memory, synchronizer
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,12 @@ class TimedOp:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Median per-op times over repeats (in execution order) and the plain forward time."""
+    """Median per-op times over repeats (in execution order) and the plain forward time: the
+    median over repeats and the fastest (what calibration's figures are: see timing)."""
 
     ops: tuple[TimedOp, ...]
     seconds: float
+    fastest: float
 
     def by_module(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -83,6 +85,7 @@ def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int 
     def forward() -> object:
         return model(*inputs.args, **inputs.kwargs)
 
+    keep_freed_memory()
     sync = synchronizer(device)
     runs: list[list[tuple[str, str, float]]] = []
     with torch.no_grad():
@@ -107,8 +110,9 @@ def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int 
         finally:
             for handle in handles:
                 handle.remove()
-        plain = interleaved_medians({"forward": forward}, device, rounds=repeat)["forward"]
-    return Measurement(_median_ops(runs), plain)
+        plain = interleaved({"forward": Work(forward, forward)}, device, rounds=repeat,
+                            statistic=sorted)["forward"]
+    return Measurement(_median_ops(runs), statistics.median(plain), plain[0])
 
 
 def _event_gaps(start: Any, records: list[tuple[str, str, Any]]) -> list[tuple[str, str, float]]:

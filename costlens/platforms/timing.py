@@ -1,19 +1,30 @@
 """Wall-clock timing of real work on a CPU or a CUDA device.
 
-Timings on a shared machine are noisy in one direction (something else ran), so every figure
-is a median over repeats, each repeat long enough for the timer's resolution not to matter.
+Timings on a shared machine are noisy in one direction (something else ran), so a figure is
+the fastest of many interleaved rounds (or, where a typical run is asked for, their median).
+
+Before anything is timed, the C library's allocator is told to keep freed memory (see
+keep_freed_memory): otherwise a model's time includes page faults whose number depends on what
+the process ran before, not on the model.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
+import math
 import random
-import statistics
 import time
-from typing import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping, TypeVar
 
 import torch
 
 from ..errors import CostlensError
+
+ROUNDS = 25  # rounds of an interleaved timing, unless asked otherwise
+T = TypeVar("T")
 
 
 def check_device(device: str) -> torch.device:
@@ -54,44 +65,103 @@ def threads(count: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+#: mallopt parameters (glibc's malloc.h) and the largest mmap threshold glibc accepts.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_MAX = 32 << 20
+_TRIM_THRESHOLD = (1 << 31) - 1
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory in the process rather than hand it back to the
+    operating system; False where the C library is not glibc (nothing changed).
+
+    By default glibc returns the top of its heap once more than a threshold of it is free, and
+    serves large blocks with fresh mappings, so a forward that frees and then reallocates
+    megabytes of activations faults every page back in: on a virtual machine 1-4 us per 4 KB
+    page, a third of MobileNet v2's time at batch 1, and how many faults a forward takes
+    depends on what the process allocated before. With both thresholds set, allocations up to
+    32 MB come from memory the process keeps, as jemalloc and tcmalloc (the allocators PyTorch
+    recommends for CPU inference) do by default. The setting is process-wide and stays.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+                and mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX))
+
+
 def synchronizer(device: torch.device) -> Callable[[], None]:
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
 
 
-def _calls_for(work: Callable[[], object], sync: Callable[[], None], min_seconds: float) -> int:
-    """How many calls of `work` take about `min_seconds` (at least one)."""
-    start = time.perf_counter()
-    work()
-    sync()
-    once = max(time.perf_counter() - start, 1e-7)
-    return max(1, round(min_seconds / once))
+@dataclass(frozen=True)
+class Work:
+    """Something to time. `run` makes `calls` calls of what is measured; `prepare`, run untimed
+    just before each timing, sets the scene: a warm-up call, or the write of an input that the
+    op before it in a network would just have made."""
+
+    run: Callable[[], object]
+    prepare: Callable[[], object] | None = None
+    calls: int = 1
 
 
-def interleaved_medians(works: dict[str, Callable[[], object]], device: torch.device,
-                        rounds: int = 7, min_seconds: float | Mapping[str, float] = 0.05
-                        ) -> dict[str, float]:
-    """Median time of each of several workloads, timed in turn round after round, so that a
-    slow spell of a shared machine hits them all rather than one. The order changes every round
-    (seeded, so runs repeat), so that no workload always follows the same one. `min_seconds`
-    (one for all, or per workload) is how long each timing of a workload lasts at least."""
+def interleaved(works: Mapping[str, Work], device: torch.device, rounds: int = ROUNDS,
+                statistic: Callable[[list[float]], T] = min,  # type: ignore[assignment]
+                sizes: Mapping[str, float] | None = None) -> dict[str, T]:
+    """Each work's time per call: `statistic` (default the fastest) over `rounds` timings,
+    one per round, the works taken in a new order every round (seeded, so runs repeat).
+
+    Interleaving makes the works neighbours, as the ops of a network are: each finds the caches
+    (and, on a shared machine, the clock) as the others left them. And it spreads a slow spell
+    over all of them rather than one. Other tenants only ever slow a timing down, so the
+    fastest of many rounds is the steady figure: a median moves by tens of percent with a
+    neighbour's load here. With `sizes` (bytes a work moves), see _order.
+    """
+    keep_freed_memory()
     sync = synchronizer(device)
-    calls: dict[str, int] = {}
-    for name, work in works.items():
-        work()
-        sync()
-        least = min_seconds if isinstance(min_seconds, (int, float)) else min_seconds[name]
-        calls[name] = _calls_for(work, sync, least)
+    for work in works.values():  # once each first: lazy initialisation is not timed
+        if work.prepare is not None:
+            work.prepare()
+        work.run()
+    sync()
     samples: dict[str, list[float]] = {name: [] for name in works}
     shuffler = random.Random(0)
-    names = list(works)
-    for _ in range(rounds):
-        for name in shuffler.sample(names, len(names)):
+    clock = time.perf_counter
+    for number in range(rounds):
+        for name in _order(list(works), sizes, shuffler, descending=bool(number % 2)):
             work = works[name]
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                work()
+            if work.prepare is not None:
+                work.prepare()
             sync()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: statistics.median(values) for name, values in samples.items()}
+            start = clock()
+            work.run()
+            sync()
+            samples[name].append((clock() - start) / work.calls)
+    return {name: statistic(values) for name, values in samples.items()}
+
+
+SIZE_SPREAD = 0.5  # decades a work's place in the order strays from its size
+
+
+def _order(names: list[str], sizes: Mapping[str, float] | None, shuffler: random.Random,
+           descending: bool) -> list[str]:
+    """One round's order. Without sizes, a shuffle. With them, by size give or take half a
+    decade, rounds alternately up and down: each work's neighbours are works of about its size
+    (a different few each round), as an op's are in a network, where a small op follows and
+    precedes small ops. Next to a streaming copy of a hundred megabytes, a 30 us op here runs
+    three times slower for the next few milliseconds (the caches and the core's clock take that
+    long to recover), which no op of a small network ever sees. Works without a size go
+    anywhere."""
+    if sizes is None:
+        return shuffler.sample(names, len(names))
+    logs = [math.log10(max(sizes[name], 1.0)) for name in names if name in sizes]
+    low, high = (min(logs), max(logs)) if logs else (0.0, 1.0)
+    keys = {name: math.log10(max(sizes[name], 1.0)) + shuffler.uniform(-SIZE_SPREAD, SIZE_SPREAD)
+            if name in sizes else shuffler.uniform(low, high) for name in names}
+    return sorted(names, key=keys.__getitem__, reverse=descending)

@@ -39,11 +39,12 @@ def _rate(value: float | None, unit: str) -> str:
 
 def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: str) -> str:
     c = comparison
-    error = c.estimated_total / c.forward_seconds - 1 if c.forward_seconds else 0.0
+    error = c.estimated_forward / c.fastest_seconds - 1 if c.fastest_seconds else 0.0
     lines = [
         f"{model_type}: measured {c.forward_seconds * 1e3:.3f} ms per forward (median of "
-        f"{repeat}, uninstrumented); estimated {c.estimated_total * 1e3:.3f} ms on {profile} "
-        f"({error:+.1%}).",
+        f"{repeat}, uninstrumented; fastest {c.fastest_seconds * 1e3:.3f} ms); estimated "
+        f"{c.estimated_forward * 1e3:.3f} ms on {profile} ({error:+.1%} of the fastest, as "
+        "calibration measures).",
         f"Per-op times come from an instrumented run ({c.measured_total * 1e3:.3f} ms in all): "
         "compare shares, not milliseconds. FLOPs count multiply-adds.",
         "",

@@ -1,0 +1,94 @@
+"""Timing: the interleaved rounds (what is timed, in what order, which figure is kept) and the
+allocator setting that keeps page faults out of the figures."""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from conftest import EXAMPLES
+
+from costlens.platforms import timing
+from costlens.platforms.timing import SIZE_SPREAD, Work, interleaved
+
+
+class FakeClock:
+    """A clock that only the timed work moves: each run of a work adds its cost."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_figure_is_the_statistic_of_one_timing_per_round_per_call(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(timing.time, "perf_counter", clock)
+    costs: list[float] = []
+
+    def run() -> None:
+        clock.now += costs.pop(0) * 2  # two calls per timing
+
+    def prepare() -> None:
+        clock.now += 100.0  # untimed: it happens before the clock is read
+
+    works = {"w": Work(run, prepare, calls=2)}
+    costs[:] = [7.0, 5.0, 3.0, 4.0]  # the first call, before the rounds, is not timed
+    assert interleaved(works, torch.device("cpu"), rounds=3) == {"w": 3.0}
+    costs[:] = [7.0, 5.0, 3.0, 4.0, 9.0]
+    assert interleaved(works, torch.device("cpu"), rounds=4, statistic=sorted) == {
+        "w": [3.0, 4.0, 5.0, 9.0]}
+    assert not costs
+
+
+def test_rounds_keep_works_of_about_one_size_together_and_alternate_direction() -> None:
+    names = [f"w{decade}" for decade in range(10)]
+    sizes = {name: 10.0 ** decade for decade, name in enumerate(names)}
+    shuffler = random.Random(1)
+    assert SIZE_SPREAD <= 0.5  # so a work can only trade places with a neighbour in size
+    for descending in (False, True, False, True):
+        order = timing._order(names + ["unsized"], sizes, shuffler, descending)
+        assert sorted(order) == sorted(names + ["unsized"])
+        sized = [name for name in order if name != "unsized"]
+        ranks = [names.index(name) for name in sized]
+        expected = sorted(ranks, reverse=descending)
+        assert all(abs(rank - place) <= 1 for rank, place in zip(ranks, expected))
+    shuffled = timing._order(names, None, random.Random(0), descending=False)
+    assert sorted(shuffled) == sorted(names) and shuffled != names
+
+
+FAULTS = textwrap.dedent("""
+    import resource, sys, torch
+    from costlens.platforms.timing import keep_freed_memory
+    sys.path.insert(0, sys.argv[2])
+    import mobilenet_v2
+    if sys.argv[1] == "keep":
+        assert keep_freed_memory()
+    torch.set_num_threads(1)
+    model, x = mobilenet_v2.mobilenet_v2()
+    with torch.no_grad():
+        for _ in range(2):
+            model.eval()(x)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            model(x)
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 3)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does() -> None:
+    """MobileNet v2 at batch 1 frees and reallocates megabytes of activations every forward:
+    glibc's default allocator hands them back to the system and faults them in again (about
+    3,000 pages a forward here); with freed memory kept, a forward faults none in."""
+    def faults_per_forward(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", FAULTS, mode, str(EXAMPLES)],
+                             capture_output=True, text=True, check=True)
+        return int(run.stdout)
+    assert faults_per_forward("default") > 500
+    assert faults_per_forward("keep") < 50
