@@ -18,9 +18,9 @@ SCHEMA = json.loads((Path(costlens.__file__).parent / "report" / "schema.json").
 
 
 def test_report_adds_latency_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", SHUFFLENET, "--depth", "1", "--platform", "xeon-cpu-1t"]) == 0
+    assert main(["report", SHUFFLENET, "--depth", "1", "--platform", "epyc-cpu-1t"]) == 0
     out = capsys.readouterr().out
-    assert "Latency: estimated on platform profile xeon-cpu-1t (cpu, 1 thread)" in out
+    assert "Latency: estimated on platform profile epyc-cpu-1t (cpu, 1 thread)" in out
     header = next(line for line in out.splitlines() if line.startswith("module"))
     assert header.split()[-4:] == ["latency", "%", "time", "bound"]
     total = next(line for line in out.splitlines() if line.startswith("total "))
@@ -29,7 +29,7 @@ def test_report_adds_latency_columns(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_json_latency_adds_up_and_follows_the_schema(capsys: pytest.CaptureFixture[str]
                                                      ) -> None:
-    assert main(["report", SHUFFLENET, "--format", "json", "--platform", "xeon-cpu-1t"]) == 0
+    assert main(["report", SHUFFLENET, "--format", "json", "--platform", "epyc-cpu-1t"]) == 0
     document = json.loads(capsys.readouterr().out)
     jsonschema.validate(document, SCHEMA)
     total = document["totals"]["latency_ms"]
@@ -44,7 +44,7 @@ def test_csv_gets_latency_columns_only_with_a_platform(capsys: pytest.CaptureFix
                                                        ) -> None:
     assert main(["report", SHUFFLENET, "--format", "csv"]) == 0
     assert "latency_ms" not in capsys.readouterr().out.splitlines()[0]
-    assert main(["report", SHUFFLENET, "--format", "csv", "--platform", "xeon-cpu-1t",
+    assert main(["report", SHUFFLENET, "--format", "csv", "--platform", "epyc-cpu-1t",
                  "--sort", "latency", "--top", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("latency_ms,time_share,bound")
@@ -55,7 +55,7 @@ def test_csv_gets_latency_columns_only_with_a_platform(capsys: pytest.CaptureFix
 def test_fuse_costs_less_and_needs_a_platform(capsys: pytest.CaptureFixture[str]) -> None:
     documents = []
     for fuse in ([], ["--fuse"]):
-        assert main(["report", SHUFFLENET, "--format", "json", "--platform", "xeon-cpu-1t",
+        assert main(["report", SHUFFLENET, "--format", "json", "--platform", "epyc-cpu-1t",
                      *fuse]) == 0
         documents.append(json.loads(capsys.readouterr().out))
     eager, fused = documents
@@ -69,7 +69,7 @@ def test_fuse_costs_less_and_needs_a_platform(capsys: pytest.CaptureFixture[str]
 def test_unknown_profile_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", SHUFFLENET, "--platform", "no-such-profile"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "built-in: h200-cuda, xeon-cpu-1t" in err
+    assert err.count("\n") == 1 and "built-in: epyc-cpu-1t, h200-cuda" in err
 
 
 def test_calibrate_writes_a_profile_that_loads(tmp_path: Path,
@@ -93,7 +93,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(capsys: pytest.CaptureFixture[st
 
 def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
-    assert main(["bench", SHUFFLENET, "--threads", "1", "--platform", "xeon-cpu-1t",
+    assert main(["bench", SHUFFLENET, "--threads", "1", "--platform", "epyc-cpu-1t",
                  "--repeat", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ShuffleNetV2: measured ")
@@ -107,7 +107,7 @@ def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFi
 
 
 def test_guidelines_reports_every_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["guidelines", "--threads", "1", "--platform", "xeon-cpu-1t"]) == 0
+    assert main(["guidelines", "--threads", "1", "--platform", "epyc-cpu-1t"]) == 0
     out = capsys.readouterr().out
     for guideline in ("G1", "G2", "G3", "G4"):
         assert f"\n{guideline}: " in out
@@ -122,7 +122,7 @@ def test_lint_findings_carry_their_time_and_grade_by_it(capsys: pytest.CaptureFi
     assert main(["lint", target, "--select", "G1,G4", "--format", "json"]) == 1
     plain = json.loads(capsys.readouterr().out)
     code = main(["lint", target, "--select", "G1,G4", "--format", "json",
-                 "--platform", "xeon-cpu-1t", "--fail-on", "error"])
+                 "--platform", "epyc-cpu-1t", "--fail-on", "error"])
     timed = json.loads(capsys.readouterr().out)
     assert len(timed["diagnostics"]) == len(plain["diagnostics"])
     severities = set()
@@ -140,7 +140,7 @@ def test_lint_findings_carry_their_time_and_grade_by_it(capsys: pytest.CaptureFi
 def test_g4_can_measure_its_share_in_time(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "pyproject.toml"
-    config.write_text('[tool.costlens]\nplatform = "xeon-cpu-1t"\n'
+    config.write_text('[tool.costlens]\nplatform = "epyc-cpu-1t"\n'
                       '[tool.costlens.rules.G4]\nshare-of = "time"\n')
     target = f"{EXAMPLES}/mobilenet_v2.py:mobilenet_v2"
     main(["lint", target, "--select", "G4", "--config", str(config), "--format", "json"])

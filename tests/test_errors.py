@@ -73,7 +73,7 @@ CASES = [
      "syntax.py: not a valid setup.cfg: File contains no section headers."),
     (["report", "factories.py:linear", "--platform", "mine.json"],
      "no platform profile 'mine.json': not a file, nor a built-in profile (built-in: "
-     "h200-cuda, xeon-cpu-1t)"),
+     "epyc-cpu-1t, h200-cuda)"),
     (["report", "factories.py:linear", "--platform", "syntax.py"],
      "platform profile syntax.py is not JSON"),
     (["report", "factories.py:linear", "--fuse"],

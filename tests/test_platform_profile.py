@@ -20,7 +20,7 @@ from costlens.platforms.profile import (
 
 def test_builtin_profiles_load_and_round_trip() -> None:
     names = builtin_profiles()
-    assert {"xeon-cpu-1t", "h200-cuda"} <= set(names)
+    assert {"epyc-cpu-1t", "h200-cuda"} <= set(names)
     for name, path in names.items():
         profile = load_profile(name)
         assert profile.name == name
@@ -46,8 +46,8 @@ def test_builtin_profiles_are_physically_sensible(name: str) -> None:
 
 def test_a_profile_file_by_path(tmp_path: Path) -> None:
     path = tmp_path / "mine.json"
-    path.write_text(load_profile("xeon-cpu-1t").to_json())
-    assert load_profile(str(path)).name == "xeon-cpu-1t"
+    path.write_text(load_profile("epyc-cpu-1t").to_json())
+    assert load_profile(str(path)).name == "epyc-cpu-1t"
 
 
 @pytest.mark.parametrize("content, message", [
