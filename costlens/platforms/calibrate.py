@@ -79,7 +79,8 @@ def _shuffle(x: torch.Tensor) -> torch.Tensor:
 
 
 def cases() -> list[Case]:
-    """The calibration set: shapes of the layers of the example networks at batch 1."""
+    """The calibration set: shapes of common CNN and transformer layers at batch 1 (ResNet,
+    MobileNet, ShuffleNet, Inception, GPT and Llama blocks) and of the paper's experiments."""
     out: list[Case] = []
 
     def conv(cls: str, cin: int, cout: int, size: int, kernel: int, stride: int = 1,
@@ -401,8 +402,9 @@ def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
     """The COLD and WARM workloads of copies of a layer (_calls_per_timing of them) on
     `inputs`. Cold: each copy called once, as a network calls its layers, their weights last
     used a round of every other workload ago; warm: the first copy called again straight after
-    an untimed call, its weights and code still in cache. Before each timing the inputs are
-    rewritten, as the op before a layer leaves its input in cache."""
+    WARM_UP_CALLS untimed calls, its weights and code in cache and the core's clock settled on
+    it, as in a small network that runs a few kernels again and again. Before each timing the
+    inputs are rewritten, as the op before a layer leaves its input in cache."""
     calls = len(copies)
     placed = tuple(t.to(device) for t in inputs)
     copies = [layer.to(device) for layer in copies]
