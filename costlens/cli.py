@@ -335,9 +335,17 @@ def _calibrate(options: argparse.Namespace) -> int:
 
 
 def _profile_for(options: argparse.Namespace, device: torch.device, used: int) -> Profile:
-    """--platform, else a calibration of this machine now (said on stderr)."""
+    """--platform, else a calibration of this machine now (said on stderr). A profile made
+    for another device or thread count is used as asked, with a note on stderr: its estimate
+    then describes another setting than the one measured."""
     if options.platform:
-        return load_profile(options.platform)
+        profile = load_profile(options.platform)
+        if (profile.device, profile.threads) != (device.type, used):
+            print(f"costlens: note: profile {profile.name} is for {profile.device} at "
+                  f"{profile.threads} thread{'s' if profile.threads != 1 else ''}; measuring "
+                  f"{device.type} at {used} (--device and --threads set what is measured)",
+                  file=sys.stderr)
+        return profile
     from .platforms.calibrate import calibrate
     print(f"costlens: no --platform given: calibrating {device.type} at {used} thread"
           f"{'s' if used != 1 else ''} first (save one with `costlens calibrate`)",

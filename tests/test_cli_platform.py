@@ -106,6 +106,15 @@ def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFi
     assert "Rank correlation with the measured layer times (Spearman): estimate" in out
 
 
+def test_a_profile_for_another_thread_count_is_used_with_a_note(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", SHUFFLENET, "--threads", "2", "--platform", "epyc-cpu-1t",
+                 "--repeat", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("costlens: note: profile epyc-cpu-1t is for cpu at 1 thread; measuring cpu "
+                   "at 2 (--device and --threads set what is measured)\n")
+
+
 def test_guidelines_reports_every_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["guidelines", "--threads", "1", "--platform", "epyc-cpu-1t"]) == 0
     out = capsys.readouterr().out
