@@ -26,7 +26,6 @@ from .analysis import Analysis, LayerRecord, OpRecord
 from .costs import Category
 from .errors import CostlensError
 from .graph import OpNode, SourceLocation, module_ancestors
-from .platforms.classes import shape_features
 from .platforms.estimate import LatencyEstimate, fixed_cost, op_seconds
 from .platforms.profile import Profile
 
@@ -222,19 +221,16 @@ class RuleContext:
             return 0.0
         return sum(self.latency.ops[op.index].seconds for op in ops)
 
-    def time_saved(self, op: OpRecord, mac_bytes: int, kernel_class: str | None = None,
-                   features: tuple[float, ...] | None = None) -> float | None:
-        """How much less estimated time `op` would take moving `mac_bytes`, run as
-        `kernel_class` with the shape `features` describe (classes.shape_features; default:
-        the op's own class and shape); None without a platform."""
+    def time_saved(self, op: OpRecord, mac_bytes: int, features: tuple[float, ...],
+                   kernel_class: str | None = None) -> float | None:
+        """How much less estimated time `op` would take moving `mac_bytes` in the shape
+        `features` describe (classes.shape_features of the layer proposed instead), run as
+        `kernel_class` (default: its own); None without a platform."""
         if self.latency is None or self.profile is None:
             return None
         timed = self.latency.ops[op.index]
-        cls = kernel_class or timed.kernel_class
-        if features is None:
-            features = shape_features(self.node(op), cls, op.flops or 0, op.parallelism or 0)
-        changed = op_seconds(self.profile, cls, op.flops or 0, mac_bytes, op.parallelism or 0,
-                             self.latency.coldness, features)[0]
+        changed = op_seconds(self.profile, kernel_class or timed.kernel_class, op.flops or 0,
+                             mac_bytes, op.parallelism or 0, self.latency.coldness, features)[0]
         return timed.seconds - changed
 
     def fixed_seconds(self, op: OpRecord) -> float:

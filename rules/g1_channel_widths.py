@@ -80,7 +80,7 @@ class UnequalChannelWidths(Rule):
             kind = "1x1 conv" if op.category == "conv" else "linear layer"
             shape = (conv_features(equal, equal, 1, positions) if op.category == "conv"
                      else work_features(positions * equal * equal, positions * equal))
-            cost = context.time_saved(op, op.mac_bytes - round(saved), features=shape)
+            cost = context.time_saved(op, op.mac_bytes - round(saved), shape)
             yield Finding(op.module, (
                 f"{kind} {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
                 f"these FLOPs (limit {limit:g}x); {equal}->{equal} would move "

@@ -78,8 +78,8 @@ class ExcessiveGroupConvolution(Rule):
             kernel = "x".join(map(str, weight.shape[2:]))
             saved = (grouped - dense) * source.itemsize
             dense_class = "conv_1x1" if math.prod(weight.shape[2:]) == 1 else "conv_dense"
-            cost = context.time_saved(op, op.mac_bytes - saved, dense_class, conv_features(
-                c1, c2 // groups, math.prod(weight.shape[2:]), map_out))
+            cost = context.time_saved(op, op.mac_bytes - saved, conv_features(
+                c1, c2 // groups, math.prod(weight.shape[2:]), map_out), dense_class)
             yield Finding(op.module, (
                 f"{kernel} group conv {c1}->{c2} with {groups} groups has MAC {ratio:.2f}x a "
                 f"dense conv of equal FLOPs ({c1}->{c2 // groups}) (limit {limit:g}x), which "

@@ -114,7 +114,7 @@ class Profile:
         return (self.warm_rates if warm else self.rates)[kernel_class]
 
     def coldness(self, working_set_bytes: int) -> float:
-        """How far a network's weights and inputs (estimate.working_set_bytes) miss the
+        """How far a network's weights and buffers (estimate.working_set_bytes) miss the
         cache, from 0 (they fit: every op finds its weights warm) to 1 (four caches' worth or
         more: weights come from memory), log-linear in between."""
         if working_set_bytes <= self.cache_bytes:
@@ -131,8 +131,8 @@ class Profile:
         kernels are not equally efficient at every shape (a 1x1 conv with 9 input channels
         runs far below its class's rate) and one rate cannot say so; the samples can, within
         the range they cover. `warm` picks the samples of a network that fits in the cache;
-        `features` are classes.shape_features of the op (compared only with samples that have
-        them)."""
+        `features` are classes.shape_features of the op (samples of older profiles, which have
+        none, are compared by size alone)."""
         here = (math.log10(flops + 1), math.log10(mac_bytes + 1), *features)
         nearest = sorted((math.dist(here[:len(point)], point), log_ratio)
                          for point, log_ratio in self._residuals.get((kernel_class, warm), ())
