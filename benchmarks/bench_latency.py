@@ -42,11 +42,11 @@ import shufflenet_v1  # noqa: E402
 import shufflenet_v2  # noqa: E402
 
 from costlens import analyze  # noqa: E402
-from costlens.platforms import estimate, load_profile  # noqa: E402
-from costlens.platforms.calibrate import Plan  # noqa: E402
-from costlens.platforms.guidelines import GUIDELINES, experiments  # noqa: E402
-from costlens.platforms.stats import best_scale, relative_errors, spearman  # noqa: E402
-from costlens.platforms.timing import Work, interleaved, threads  # noqa: E402
+from costlens.latency import estimate, load_profile  # noqa: E402
+from costlens.measure.calibrate import Plan  # noqa: E402
+from costlens.measure.guidelines import GUIDELINES, experiments  # noqa: E402
+from costlens.measure.stats import best_scale, relative_errors, spearman  # noqa: E402
+from costlens.measure.timing import Work, interleaved, threads  # noqa: E402
 
 Factory = Callable[[], tuple[torch.nn.Module, torch.Tensor]]
 

@@ -13,8 +13,8 @@ from .analysis import Analysis, analyze_graph
 from .api import analyze, lint, trace_model
 from .errors import CostlensError
 from .graph import OpGraph
-from .inputs import Inputs
-from .rule import Diagnostic, Severity
+from .lint.rule import Diagnostic, Severity
+from .tracing.inputs import Inputs
 
 __all__ = ["Analysis", "CostlensError", "Diagnostic", "Inputs", "OpGraph", "Severity", "analyze",
            "analyze_graph", "lint", "trace_model", "__version__"]

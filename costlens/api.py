@@ -4,17 +4,17 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .analysis import Analysis, analyze_graph
-from .config import TargetConfig, parse_budgets, parse_rule_options
 from .costs import is_known
 from .graph import OpGraph, SourceLocation
-from .inputs import split_inputs
-from .linter import LintSettings, lint_analysis
-from .load import load, model_inputs
-from .locations import definition_site, user_location
-from .platforms import Profile, load_profile
-from .rule import Diagnostic
-from .rulebook import all_rules, select_rules
-from .trace import trace
+from .latency import Profile, load_profile
+from .lint.config import TargetConfig, parse_budgets, parse_rule_options
+from .lint.linter import LintSettings, lint_analysis
+from .lint.rule import Diagnostic
+from .lint.rulebook import all_rules, select_rules
+from .tracing.inputs import split_inputs
+from .tracing.load import load, model_inputs
+from .tracing.locations import definition_site, user_location
+from .tracing.trace import trace
 
 
 def trace_model(model: Any, inputs: Any = None, *, train: bool = False,

@@ -18,23 +18,23 @@ from tabulate import tabulate
 
 from . import __version__
 from .api import analyze, lint_target
-from .baseline import new_findings, read_baseline, write_baseline
-from .config import TargetConfig, load_config
 from .errors import CostlensError, first_line
-from .inputs import inputs_on
-from .linter import LintSettings
-from .load import load, model_inputs
-from .platforms import Profile, builtin_profiles, estimate, load_profile
-from .platforms.compare import compare
-from .platforms.guidelines import run_guidelines
-from .platforms.measure import measure
-from .platforms.timing import ROUNDS, check_device, threads
+from .latency import Profile, builtin_profiles, estimate, load_profile
+from .lint.baseline import new_findings, read_baseline, write_baseline
+from .lint.config import TargetConfig, load_config
+from .lint.linter import LintSettings
+from .lint.rule import Diagnostic, Rule, Severity
+from .lint.rulebook import all_rules, select_rules
+from .measure.compare import compare
+from .measure.guidelines import run_guidelines
+from .measure.op_times import measure
+from .measure.timing import ROUNDS, check_device, threads
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text
 from .report.platform import render_bench, render_guidelines, render_profile
 from .report.sarif import render_sarif
-from .rule import Diagnostic, Rule, Severity
-from .rulebook import all_rules, select_rules
+from .tracing.inputs import inputs_on
+from .tracing.load import load, model_inputs
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -322,7 +322,7 @@ def _rules(options: argparse.Namespace) -> int:
 
 
 def _calibrate(options: argparse.Namespace) -> int:
-    from .platforms.calibrate import calibrate
+    from .measure.calibrate import calibrate
 
     device = check_device(options.device)
     with threads(options.threads) as used:
@@ -346,7 +346,7 @@ def _profile_for(options: argparse.Namespace, device: torch.device, used: int) -
                   f"{device.type} at {used} (--device and --threads set what is measured)",
                   file=sys.stderr)
         return profile
-    from .platforms.calibrate import calibrate
+    from .measure.calibrate import calibrate
     print(f"costlens: no --platform given: calibrating {device.type} at {used} thread"
           f"{'s' if used != 1 else ''} first (save one with `costlens calibrate`)",
           file=sys.stderr)

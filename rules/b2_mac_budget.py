@@ -39,7 +39,7 @@ def build():
 """
 from __future__ import annotations
 
-from costlens.budget import BudgetRule
+from costlens.lint.budget import BudgetRule
 
 
 class MacBudget(BudgetRule):

@@ -51,9 +51,9 @@ import math
 from typing import Iterator
 
 from costlens.analysis import OpRecord
-from costlens.platforms.classes import conv_features, work_features
-from costlens.report.units import human
-from costlens.rule import Finding, Option, Rule, RuleContext
+from costlens.latency.classes import conv_features, work_features
+from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.units import human
 
 
 class UnequalChannelWidths(Rule):

@@ -47,9 +47,9 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
-from costlens.platforms.classes import conv_features
-from costlens.report.units import human
-from costlens.rule import Finding, Option, Rule, RuleContext
+from costlens.latency.classes import conv_features
+from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.units import human
 
 
 class ExcessiveGroupConvolution(Rule):

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from costlens.rule import Finding, Option, Rule, RuleContext
+from costlens.lint.rule import Finding, Option, Rule, RuleContext
 
 
 class FragmentedBlock(Rule):

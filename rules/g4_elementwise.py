@@ -76,8 +76,8 @@ from typing import Iterator
 
 from costlens.analysis import OpRecord
 from costlens.errors import CostlensError
-from costlens.report.units import human
-from costlens.rule import Finding, Option, Rule, RuleContext
+from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.units import human
 
 # What removes each kind of op, keyed by its short name; activations share one remedy.
 _REMEDIES = {

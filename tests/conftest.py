@@ -13,7 +13,7 @@ from torch import nn
 
 import costlens
 from costlens.analysis import OpRecord
-from costlens.platforms.profile import KERNEL_CLASSES, ClassRate, Profile
+from costlens.latency.profile import KERNEL_CLASSES, ClassRate, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

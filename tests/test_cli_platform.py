@@ -11,7 +11,7 @@ from conftest import EXAMPLES
 
 import costlens
 from costlens.cli import main
-from costlens.platforms import load_profile
+from costlens.latency import load_profile
 
 SHUFFLENET = f"{EXAMPLES}/shufflenet_v2.py:shufflenet_v2(width=0.5)"
 SCHEMA = json.loads((Path(costlens.__file__).parent / "report" / "schema.json").read_text())

@@ -117,7 +117,9 @@ def _all_factories() -> list[tuple[str, str]]:
     for path in sorted(EXAMPLES.glob("*.py")):
         module = example(path.stem)
         for name, function in inspect.getmembers(module, inspect.isfunction):
-            if function.__module__ != module.__name__ or name.startswith("_"):
+            home = function.__module__
+            if name.startswith("_") or not (home == module.__name__
+                                            or home.startswith("costlens.")):  # re-exported
                 continue
             signature = inspect.signature(function)
             returns = str(signature.return_annotation)

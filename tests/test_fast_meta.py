@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from costlens.fast_meta import FAST_META
+from costlens.tracing.fast_meta import FAST_META
 
 LAYOUTS = {
     "contiguous": lambda x: x,

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from costlens import CostlensError
-from costlens.inputs import Inputs, parse_dtype, parse_shape, shape_inputs, split_inputs
+from costlens.tracing.inputs import (
+    Inputs,
+    parse_dtype,
+    parse_shape,
+    shape_inputs,
+    split_inputs,
+)
 
 
 def test_split_inputs_forms() -> None:

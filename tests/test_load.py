@@ -12,7 +12,7 @@ from conftest import EXAMPLES
 from torch import nn
 
 from costlens import CostlensError
-from costlens.load import load, parse_target, required_inputs
+from costlens.tracing.load import load, parse_target, required_inputs
 
 
 def _write(directory: Path, name: str, source: str) -> Path:

@@ -5,8 +5,8 @@ import textwrap
 from pathlib import Path
 
 import costlens
-from costlens.load import load
-from costlens.locations import is_user_file
+from costlens.tracing.load import load
+from costlens.tracing.locations import is_user_file
 
 
 def test_the_recorded_assignment_is_the_branch_that_ran(tmp_path: Path) -> None:

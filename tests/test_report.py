@@ -15,7 +15,7 @@ from torch import nn
 
 import costlens
 from costlens.report import RowSelection, render
-from costlens.report.units import human
+from costlens.units import human
 
 SCHEMA = json.loads((Path(costlens.__file__).parent / "report" / "schema.json").read_text())
 

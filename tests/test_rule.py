@@ -12,8 +12,8 @@ from torch import nn
 
 import costlens
 from costlens import CostlensError
-from costlens.rule import DOC_HEADINGS, Option, parse_quantity
-from costlens.rulebook import all_rules, select_rules
+from costlens.lint.rule import DOC_HEADINGS, Option, parse_quantity
+from costlens.lint.rulebook import all_rules, select_rules
 
 RULES = all_rules()
 
@@ -99,7 +99,7 @@ def test_a_plugin_rule_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.M
         ## What it does
         Reports linear layers.
         """
-        from costlens.rule import Finding, Rule
+        from costlens.lint.rule import Finding, Rule
 
 
         class NoLinear(Rule):

@@ -12,7 +12,7 @@ from torch import nn
 import costlens
 from costlens import CostlensError
 from costlens.cli import main
-from costlens.load import load
+from costlens.tracing.load import load
 
 
 class Block(nn.Module):

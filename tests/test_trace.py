@@ -11,8 +11,8 @@ from torch import nn
 
 import costlens
 from costlens import CostlensError
-from costlens.inputs import Inputs
-from costlens.trace import trace
+from costlens.tracing.inputs import Inputs
+from costlens.tracing.trace import trace
 
 
 class Block(nn.Module):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..analysis import Analysis
-from ..platforms.estimate import LatencyEstimate
+from ..latency.estimate import LatencyEstimate
 from .csv_report import render_csv
 from .json_report import render_json
 from .rows import SORT_KEYS, RowSelection

@@ -7,7 +7,7 @@ import dataclasses
 import io
 
 from ..analysis import Analysis
-from ..platforms.estimate import LatencyEstimate
+from ..latency.estimate import LatencyEstimate
 from .rows import Row, RowSelection, selected_rows, total_row
 
 LATENCY_COLUMNS = ("latency_ms", "time_share", "bound")

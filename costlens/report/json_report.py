@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..analysis import Analysis
-from ..platforms.estimate import LatencyEstimate, rounded_ms
+from ..latency.estimate import LatencyEstimate, rounded_ms
 
 
 def render_json(analysis: Analysis, latency: LatencyEstimate | None = None) -> str:

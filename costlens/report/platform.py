@@ -5,11 +5,11 @@ from typing import Sequence
 
 from tabulate import tabulate
 
-from ..platforms.compare import Compared, Comparison
-from ..platforms.guidelines import GUIDELINES, Row, Verdict
-from ..platforms.profile import Profile
-from ..platforms.stats import spearman
-from .units import human, percent
+from ..latency.profile import Profile
+from ..measure.compare import Compared, Comparison
+from ..measure.guidelines import GUIDELINES, Row, Verdict
+from ..measure.stats import spearman
+from ..units import human, percent
 
 
 def render_profile(profile: Profile, path: str) -> str:

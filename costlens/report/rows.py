@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..analysis import Analysis, LayerRecord
 from ..costs import Category
-from ..platforms.estimate import LatencyEstimate
+from ..latency.estimate import LatencyEstimate
 
 SORT_KEYS = ("flops", "mac", "params", "latency", "name")
 

@@ -8,7 +8,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from .. import __version__
-from ..rule import Rule
+from ..lint.rule import Rule
 from .diagnostics import LintRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

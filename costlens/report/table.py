@@ -5,9 +5,9 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from ..analysis import Analysis
-from ..platforms.estimate import LatencyEstimate
+from ..latency.estimate import LatencyEstimate
+from ..units import human, percent
 from .rows import Row, RowSelection, selected_rows, total_row
-from .units import human, percent
 
 HEADERS = ("module", "type", "params", "FLOPs\n(mult-adds)", "MAC\n(elements)", "MAC\n(bytes)",
            "FLOP/B", "parallelism\n(per kernel)", "frag-\nments", "bran-\nches", "kernels",

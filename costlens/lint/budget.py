@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Iterator
 
-from .report.units import human
+from ..units import human
 from .rule import Finding, Option, Rule, RuleContext, Severity
 
 

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import CostlensError
+from ..errors import CostlensError
 
 _DTYPES = {
     "float32": torch.float32, "float": torch.float32, "fp32": torch.float32,

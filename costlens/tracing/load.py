@@ -23,10 +23,10 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from .errors import CostlensError, first_line
-from .graph import SourceLocation
+from ..errors import CostlensError, first_line
+from ..graph import SourceLocation
 from .inputs import Inputs, shape_inputs, split_inputs
-from .locations import constructions_recorded, definition_site, display_path
+from .locations import boundary, constructions_recorded, definition_site, display_path
 from .serialized import is_saved_model, load_saved_model
 
 _TARGET = re.compile(
@@ -69,6 +69,7 @@ def parse_target(text: str) -> Target:
     return Target(text, match.group("location"), match.group("factory"), args, kwargs)
 
 
+@boundary  # what called costlens is not the model's code
 def load(text: str, base: Path | None = None, *, trust_pickle: bool = False) -> LoadedModel:
     """Import the TARGET's code and call its factory, or read a saved model; relative file
     paths and modules are looked up from `base` (default: the working directory)."""
@@ -88,7 +89,7 @@ def load(text: str, base: Path | None = None, *, trust_pickle: bool = False) -> 
         raise CostlensError(f"{target.text}: the factory raised "
                             f"{type(error).__name__}: {first_line(error)}") from error
     model, inputs = _model_and_inputs(target, built)
-    return LoadedModel(target, model, inputs, _definition(factory, module))
+    return LoadedModel(target, model, inputs, _definition(factory, module, target.factory.split('.')[0]))
 
 
 def model_inputs(loaded: LoadedModel, shapes: Sequence[str] = (),
@@ -211,10 +212,22 @@ def _resolve(module: ModuleType, target: Target) -> Any:
     return value
 
 
-def _definition(factory: Any, module: ModuleType) -> SourceLocation:
-    """The factory's `def` line, else the top of its module."""
-    return definition_site(factory) or SourceLocation(
-        display_path(module.__file__) if module.__file__ else module.__name__, 1)
+def _definition(factory: Any, module: ModuleType, name: str) -> SourceLocation:
+    """The factory's `def` line; for a factory the module imports from a library, the first
+    line of the module that names it (its import); else the top of the module."""
+    found = definition_site(factory)
+    if found is not None:
+        return found
+    if not module.__file__:
+        return SourceLocation(module.__name__, 1)
+    line = 1
+    try:
+        lines = Path(module.__file__).read_text(encoding="utf-8").splitlines()
+        pattern = re.compile(rf"^\s*(?:def\s+|from\s.*\bimport\s.*)?{re.escape(name)}\b")
+        line = next((number for number, text in enumerate(lines, 1) if pattern.search(text)), 1)
+    except (OSError, UnicodeDecodeError):
+        pass
+    return SourceLocation(display_path(module.__file__), line)
 
 
 def _model_and_inputs(target: Target, built: Any) -> tuple[nn.Module, Inputs | None]:

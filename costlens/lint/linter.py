@@ -7,10 +7,10 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .analysis import Analysis
+from ..analysis import Analysis
+from ..graph import SourceLocation
+from ..latency import LatencyEstimate, Profile, estimate
 from .budget import BudgetRule
-from .graph import SourceLocation
-from .platforms import LatencyEstimate, Profile, estimate
 from .rule import Diagnostic, Finding, Rule, RuleContext, Severity
 
 

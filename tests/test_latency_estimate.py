@@ -11,7 +11,7 @@ from conftest import made_up_profile
 from torch import nn
 
 import costlens
-from costlens.platforms.estimate import (
+from costlens.latency.estimate import (
     COMPUTE,
     FUSED,
     MEMORY,
@@ -113,7 +113,7 @@ def test_coldness_follows_the_working_set() -> None:
 
 
 def test_working_set_is_the_weights_and_buffers_once_each() -> None:
-    from costlens.platforms.estimate import working_set_bytes
+    from costlens.latency.estimate import working_set_bytes
     shared = nn.Conv2d(4, 4, 1, bias=False)
     chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8).eval(), nn.ReLU(),
                           nn.Conv2d(8, 4, 1, bias=False), shared, shared)
@@ -135,7 +135,7 @@ def test_cold_and_warm_rates_blend_by_coldness() -> None:
 
 
 def test_a_calibration_sample_corrects_ops_of_its_size() -> None:
-    from costlens.platforms.profile import Sample
+    from costlens.latency.profile import Sample
     device = made_up_profile()
     roofline = op_seconds(device, "conv_1x1", 10_000, 100, 10)[0] + 2e-6  # + its module call
     slow = Sample("conv_1x1", "slow shape", 10_000, 100, 10, 2 * roofline)  # a cold sample
@@ -148,7 +148,7 @@ def test_a_calibration_sample_corrects_ops_of_its_size() -> None:
 
 
 def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -> None:
-    from costlens.platforms.classes import conv_features, shape_features
+    from costlens.latency.classes import conv_features, shape_features
     grouped = costlens.analyze(nn.Conv2d(64, 128, 3, groups=4, bias=False),
                                torch.randn(1, 64, 8, 8))
     transposed = costlens.analyze(nn.ConvTranspose2d(64, 128, 3, groups=4, bias=False),
@@ -169,8 +169,8 @@ def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -
 def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
     """Two samples of equal FLOPs and bytes, a 3x3 conv with 4 channels per group running 4x
     its roofline and a 1x1 one with 32 on it: each op is corrected by its own kind."""
-    from costlens.platforms.classes import conv_features
-    from costlens.platforms.profile import Sample
+    from costlens.latency.classes import conv_features
+    from costlens.latency.profile import Sample
     device = made_up_profile()
     flops, nbytes = 10**7, 10**6
     roofline = op_seconds(device, "conv_grouped", flops, nbytes, 10**6)[0] + 2e-6

@@ -12,9 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..analysis import Analysis
-from .classes import UNSUPPORTED, VIEW
-from .estimate import LatencyEstimate
-from .measure import Measurement
+from ..latency.classes import UNSUPPORTED, VIEW
+from ..latency.estimate import LatencyEstimate
+from .op_times import Measurement
 
 #: The paper's Figure 2 groups of run time.
 GROUPS = {

@@ -19,8 +19,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
+from ..graph import ModuleCall, OpInput, OpNode, TensorMeta
 from .fast_meta import FAST_META
-from .graph import ModuleCall, OpInput, OpNode, TensorMeta
 from .locations import user_location
 
 KnownOp = Callable[[str, tuple[str, ...]], bool]

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import CostlensError, first_line
+from ..errors import CostlensError, first_line
 from .inputs import Inputs
 
 EXPORT_SUFFIXES = (".pt2",)

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils._pytree import keystr, tree_flatten_with_path, tree_map
 
-from .errors import CostlensError, first_line
-from .graph import GraphInput, ModuleInfo, OpGraph
+from ..errors import CostlensError, first_line
+from ..graph import GraphInput, ModuleInfo, OpGraph
 from .locations import boundary, construction_site
 from .recorder import (
     FusedFunctions,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from costlens.platforms.stats import best_scale, ranks, relative_errors, spearman
+from costlens.measure.stats import best_scale, ranks, relative_errors, spearman
 
 
 def test_ranks_share_ties() -> None:

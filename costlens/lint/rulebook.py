@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Iterable
 
-from .errors import CostlensError
+from ..errors import CostlensError
 from .rule import Rule
 
 ENTRY_POINT_GROUP = "costlens.rules"

@@ -2,7 +2,7 @@
 
 A profile is plain data (a JSON file, format `costlens-platform/1`), made by `costlens
 calibrate` on the device it describes and read by the latency estimate. Built-in profiles ship in
-`costlens/platforms/builtin/`; any other profile is just a file. Every rate is an *effective*
+`costlens/latency/builtin/`; any other profile is just a file. Every rate is an *effective*
 rate measured through PyTorch, not a datasheet figure, because the estimate must predict what a
 PyTorch model gets, kernel choice and library overheads included.
 """

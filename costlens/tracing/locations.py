@@ -22,11 +22,13 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_module_registration_hook
 
-from .graph import SourceLocation
+from ..graph import SourceLocation
 
 _LIBRARY_DIRS = tuple({os.path.realpath(path) + os.sep for path in (
-    os.path.dirname(os.path.abspath(__file__)), os.path.dirname(torch.__file__),
-    *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),  # costlens itself
+    os.path.dirname(torch.__file__),
+    *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib",
+                                             "scripts")),  # console-script wrappers
     *site.getsitepackages(), site.getusersitepackages())})
 _INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
 

@@ -14,8 +14,9 @@ from typing import Any, Callable
 import torch
 
 from ..api import analyze
-from .estimate import estimate
-from .profile import Profile
+from ..latency.estimate import estimate
+from ..latency.profile import Profile
+from . import paper_networks as paper
 from .timing import ROUNDS, Work, interleaved
 
 
@@ -61,8 +62,6 @@ def experiments(platform: str, column: int = 0, batch: int = 1
                 ) -> list[tuple[str, str, float, Callable[[], tuple[torch.nn.Module, Any]]]]:
     """(guideline, row label, paper speed, model factory) for every row of Tables 1-4 at the
     paper's widths for `platform` ("cpu": its ARM/CPU columns, "gpu") and width `column`."""
-    from ..examples import paper_benchmarks as paper
-
     rows: list[tuple[str, str, float, Callable[[], tuple[torch.nn.Module, Any]]]] = []
     for row in paper.TABLE1_ROWS:
         kwargs = paper.table1_kwargs(row, platform, column)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import module_ancestors
-from ..inputs import Inputs
+from ..tracing.inputs import Inputs
 from .timing import Work, interleaved, keep_freed_memory, synchronizer
 
 

@@ -12,7 +12,10 @@ from conftest import CEILINGS, made_up_profile
 from torch import nn
 
 from costlens.api import analyze
-from costlens.platforms.calibrate import (
+from costlens.latency.classes import kernel_class
+from costlens.latency.estimate import op_seconds, roofline_seconds
+from costlens.latency.profile import KERNEL_CLASSES, Profile, Sample
+from costlens.measure.calibrate import (
     BANDWIDTH,
     MODULE_CALL,
     STREAM,
@@ -27,9 +30,6 @@ from costlens.platforms.calibrate import (
     fit_rates,
     tiny_layers,
 )
-from costlens.platforms.classes import kernel_class
-from costlens.platforms.estimate import op_seconds, roofline_seconds
-from costlens.platforms.profile import KERNEL_CLASSES, Profile, Sample
 
 
 def test_every_case_runs_exactly_one_op_of_its_class_and_every_class_has_cases() -> None:

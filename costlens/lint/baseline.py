@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from .errors import CostlensError
+from ..errors import CostlensError
 from .rule import Diagnostic
 
 BASELINE_VERSION = 1

@@ -9,7 +9,7 @@ import pytest
 from conftest import CEILINGS
 
 from costlens.errors import CostlensError
-from costlens.platforms.profile import (
+from costlens.latency.profile import (
     FORMAT,
     KERNEL_CLASSES,
     Profile,

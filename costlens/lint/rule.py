@@ -22,12 +22,12 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, ClassVar, Iterator, Mapping
 
-from .analysis import Analysis, LayerRecord, OpRecord
-from .costs import Category
-from .errors import CostlensError
-from .graph import OpNode, SourceLocation, module_ancestors
-from .platforms.estimate import LatencyEstimate, fixed_cost, op_seconds
-from .platforms.profile import Profile
+from ..analysis import Analysis, LayerRecord, OpRecord
+from ..costs import Category
+from ..errors import CostlensError
+from ..graph import OpNode, SourceLocation, module_ancestors
+from ..latency.estimate import LatencyEstimate, fixed_cost, op_seconds
+from ..latency.profile import Profile
 
 DOC_HEADINGS = ("What it does", "Why is this bad", "Example", "Use instead", "Options")
 

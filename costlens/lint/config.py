@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import CostlensError, first_line
-from .platforms.profile import builtin_profiles
+from ..errors import CostlensError, first_line
+from ..latency.profile import builtin_profiles
 from .rule import Rule, Severity, parse_quantity
 from .rulebook import check_codes
 

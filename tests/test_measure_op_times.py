@@ -7,10 +7,10 @@ from conftest import made_up_profile
 from torch import nn
 
 import costlens
-from costlens.inputs import Inputs
-from costlens.platforms.compare import GROUP_ORDER, compare
-from costlens.platforms.estimate import estimate
-from costlens.platforms.measure import measure
+from costlens.latency.estimate import estimate
+from costlens.measure.compare import GROUP_ORDER, compare
+from costlens.measure.op_times import measure
+from costlens.tracing.inputs import Inputs
 
 
 class Small(nn.Module):

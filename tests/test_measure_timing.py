@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import EXAMPLES
 
-from costlens.platforms import timing
-from costlens.platforms.timing import SIZE_SPREAD, Work, interleaved
+from costlens.measure import timing
+from costlens.measure.timing import SIZE_SPREAD, Work, interleaved
 
 
 class FakeClock:
@@ -64,7 +64,7 @@ def test_rounds_keep_works_of_about_one_size_together_and_alternate_direction() 
 
 FAULTS = textwrap.dedent("""
     import resource, sys, torch
-    from costlens.platforms.timing import keep_freed_memory
+    from costlens.measure.timing import keep_freed_memory
     sys.path.insert(0, sys.argv[2])
     import mobilenet_v2
     if sys.argv[1] == "keep":

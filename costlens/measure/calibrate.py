@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..api import analyze
-from .classes import VIEW, kernel_class, shape_features
-from .profile import KERNEL_CLASSES, ClassRate, Profile, Sample
+from ..latency.classes import VIEW, kernel_class, shape_features
+from ..latency.profile import KERNEL_CLASSES, ClassRate, Profile, Sample
 from .timing import ROUNDS, Work, check_device, device_name, interleaved, threads
 
 GPU_CALLS = 8  # calls per timing on a GPU (see _calls_per_timing)
