@@ -53,6 +53,7 @@ from tabulate import tabulate
 from torch.utils.flop_counter import FlopCounterMode
 
 import costlens
+from costlens.costs import Category
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -64,6 +65,9 @@ from mobilenet_v2 import mobilenet_v2  # noqa: E402
 from resnet import resnet50, resnext50_32x4d  # noqa: E402
 from shufflenet_v1 import shufflenet_v1  # noqa: E402
 from shufflenet_v2 import shufflenet_v2_x1_0  # noqa: E402
+
+# what fvcore and the published figures count: convolutions (depthwise too) and products
+CONV_AND_MATMUL = (Category.CONV, Category.DEPTHWISE, Category.MATMUL)
 
 LLAMA_SIZE, LLAMA_SEQ, LLAMA_BATCH = "70b", 4096, 1
 LLAMA_TARGET = f"examples/llama.py:llama(size='{LLAMA_SIZE}', seq={LLAMA_SEQ})"
@@ -234,7 +238,7 @@ def llama_table(repeat: int) -> tuple[str, list[Check]]:
 def run_costlens(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
     """costlens's total and its conv + matmul part (the ops fvcore's conv/linear count)."""
     analysis = costlens.analyze(model, x)
-    dense = sum(op.flops for op in analysis.ops if op.category in ("conv", "matmul"))
+    dense = sum(op.flops for op in analysis.ops if op.category in CONV_AND_MATMUL)
     return analysis.totals.flops, dense
 
 

@@ -16,6 +16,7 @@ from fvcore.nn import FlopCountAnalysis
 from tabulate import tabulate
 
 import costlens
+from costlens.costs import Category
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
@@ -23,6 +24,9 @@ import mobilenet_v2  # noqa: E402  (examples import each other by plain name)
 import resnet  # noqa: E402
 import shufflenet_v1  # noqa: E402
 import shufflenet_v2  # noqa: E402
+
+# what fvcore and the published figures count: convolutions (depthwise too) and products
+CONV_AND_MATMUL = (Category.CONV, Category.DEPTHWISE, Category.MATMUL)
 
 # (label, factory, paper's FLOPs in M multiply-adds, or None where the paper quotes none)
 MODELS = (
@@ -52,7 +56,7 @@ def main() -> int:
     for label, factory, paper in MODELS:
         model, inputs = factory()
         analysis = costlens.analyze(model, inputs)
-        conv_fc = sum(op.flops for op in analysis.ops if op.category in ("conv", "matmul"))
+        conv_fc = sum(op.flops for op in analysis.ops if op.category in CONV_AND_MATMUL)
         reference = fvcore_conv_and_linear(model, inputs)
         agree &= conv_fc == reference
         rows.append([label, "-" if paper is None else f"{paper}M", f"{conv_fc / 1e6:.1f}M",

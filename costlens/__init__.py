@@ -4,17 +4,44 @@
 Analysis: FLOPs (multiply-adds), memory access cost, arithmetic intensity and parallelism per
 op, per layer and in total. `lint(model, inputs)` checks it against the ShuffleNet V2
 guidelines and cost budgets.
+
+The names below are imported on first use, so that `import costlens.cli` (and `costlens
+--help`, `costlens rules`) does not import torch.
 """
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .analysis import Analysis, analyze_graph
-from .api import analyze, lint, trace_model
-from .errors import CostlensError
-from .graph import OpGraph
-from .lint.rule import Diagnostic, Severity
-from .tracing.inputs import Inputs
+_PUBLIC = {
+    "Analysis": "costlens.analysis", "analyze_graph": "costlens.analysis",
+    "analyze": "costlens.api", "lint": "costlens.api", "trace_model": "costlens.api",
+    "CostlensError": "costlens.errors", "OpGraph": "costlens.graph",
+    "Inputs": "costlens.tracing.inputs", "Diagnostic": "costlens.linting.finding",
+    "Severity": "costlens.linting.finding",
+}
 
 __all__ = ["Analysis", "CostlensError", "Diagnostic", "Inputs", "OpGraph", "Severity", "analyze",
            "analyze_graph", "lint", "trace_model", "__version__"]
+
+if TYPE_CHECKING:
+    from .analysis import Analysis, analyze_graph
+    from .api import analyze, lint, trace_model
+    from .errors import CostlensError
+    from .graph import OpGraph
+    from .linting.finding import Diagnostic, Severity
+    from .tracing.inputs import Inputs
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'costlens' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -7,10 +7,10 @@ from .analysis import Analysis, analyze_graph
 from .costs import is_known
 from .graph import OpGraph, SourceLocation
 from .latency import Profile, load_profile
-from .lint.config import TargetConfig, parse_budgets, parse_rule_options
-from .lint.linter import LintSettings, lint_analysis
-from .lint.rule import Diagnostic
-from .lint.rulebook import all_rules, select_rules
+from .linting.config import TargetConfig, parse_budgets, parse_rule_options
+from .linting.finding import Diagnostic
+from .linting.linter import LintSettings, lint_analysis
+from .linting.rulebook import all_rules, select_rules
 from .tracing.inputs import split_inputs
 from .tracing.load import load, model_inputs
 from .tracing.locations import definition_site, user_location

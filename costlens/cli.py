@@ -20,11 +20,12 @@ from . import __version__
 from .api import analyze, lint_target
 from .errors import CostlensError, first_line
 from .latency import Profile, builtin_profiles, estimate, load_profile
-from .lint.baseline import new_findings, read_baseline, write_baseline
-from .lint.config import TargetConfig, load_config
-from .lint.linter import LintSettings
-from .lint.rule import Diagnostic, Rule, Severity
-from .lint.rulebook import all_rules, select_rules
+from .linting.baseline import new_findings, read_baseline, write_baseline
+from .linting.config import TargetConfig, load_config
+from .linting.finding import Diagnostic, Severity
+from .linting.linter import LintSettings
+from .linting.rule import Rule
+from .linting.rulebook import all_rules, select_rules
 from .measure.compare import compare
 from .measure.guidelines import run_guidelines
 from .measure.op_times import measure

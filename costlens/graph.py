@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Iterator
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 GRAPH_FORMAT = 1
 
@@ -256,8 +258,30 @@ class OpGraph:
                 totals[ancestor] += module.params
         return totals
 
+    @cached_property
+    def consumers(self) -> tuple[tuple[int, ...], ...]:
+        """Per op, the ops that read its output, in execution order."""
+        readers: list[list[int]] = [[] for _ in self.nodes]
+        for node in self.nodes:
+            for item in node.inputs:
+                if item.producer is not None:
+                    readers[item.producer].append(node.index)
+        return tuple(tuple(found) for found in readers)
+
+    @cached_property
+    def call_members(self) -> tuple[tuple[int, ...], ...]:
+        """Per module call, the ops that ran while it was on the stack (its children's too)."""
+        members: list[list[int]] = [[] for _ in self.calls]
+        for node in self.nodes:
+            for call in self.call_chain(node.call):
+                members[call.index].append(node.index)
+        return tuple(tuple(found) for found in members)
+
     def to_networkx(self) -> nx.DiGraph:
-        """Ops as nodes (keyed by index, with the OpNode under `node`), data edges between them."""
+        """Ops as nodes (keyed by index, with the OpNode under `node`), data edges between them.
+        networkx is imported here only: nothing else in costlens needs it."""
+        import networkx as nx
+
         graph = nx.DiGraph()
         for node in self.nodes:
             graph.add_node(node.index, node=node, op=node.op, module=self.module_of(node))

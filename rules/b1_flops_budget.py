@@ -38,7 +38,7 @@ def build():
 """
 from __future__ import annotations
 
-from costlens.lint.budget import BudgetRule
+from costlens.linting.budget import BudgetRule
 
 
 class FlopsBudget(BudgetRule):

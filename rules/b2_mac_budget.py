@@ -39,7 +39,7 @@ def build():
 """
 from __future__ import annotations
 
-from costlens.lint.budget import BudgetRule
+from costlens.linting.budget import BudgetRule
 
 
 class MacBudget(BudgetRule):

@@ -48,12 +48,40 @@ def build():
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
 from costlens.analysis import OpRecord
+from costlens.costs import Category
 from costlens.latency.classes import conv_features, work_features
-from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.linting.context import RuleContext
+from costlens.linting.finding import Finding
+from costlens.linting.rule import Option, Rule
 from costlens.units import human
+
+
+@dataclass(frozen=True)
+class UnequalWidths(Finding):
+    """A pointwise layer from c1 to c2 channels at `positions` positions, its MAC against the
+    minimum at its FLOPs (reached at equal widths `equal_width`), and the bytes that saves."""
+
+    layer: str  # "1x1 conv" or "linear layer"
+    c1: int
+    c2: int
+    positions: int
+    mac: int
+    minimum_mac: int
+    ratio: float
+    limit: float
+    equal_width: int
+    saved_bytes: int
+
+    @property
+    def message(self) -> str:
+        return (f"{self.layer} {self.c1}->{self.c2} ({_ratio(self.c1, self.c2)}) has MAC "
+                f"{self.ratio:.2f}x the minimum at these FLOPs (limit {self.limit:g}x); "
+                f"{self.equal_width}->{self.equal_width} would move "
+                f"{human(self.saved_bytes, 'B')} less")
 
 
 class UnequalChannelWidths(Rule):
@@ -76,18 +104,14 @@ class UnequalChannelWidths(Rule):
                 continue
             reported.add(op.module)
             equal = round(math.sqrt(c1 * c2))
-            saved = (mac - minimum) * itemsize
-            kind = "1x1 conv" if op.category == "conv" else "linear layer"
-            shape = (conv_features(equal, equal, 1, positions) if op.category == "conv"
+            saved = round((mac - minimum) * itemsize)
+            conv = op.category is Category.CONV
+            shape = (conv_features(equal, equal, 1, positions) if conv
                      else work_features(positions * equal * equal, positions * equal))
-            cost = context.time_saved(op, op.mac_bytes - round(saved), shape)
-            yield Finding(op.module, (
-                f"{kind} {c1}->{c2} ({_ratio(c1, c2)}) has MAC {ratio:.2f}x the minimum at "
-                f"these FLOPs (limit {limit:g}x); {equal}->{equal} would move "
-                f"{human(saved, 'B')} less"), {
-                "c1": c1, "c2": c2, "positions": positions, "mac": mac,
-                "minimum_mac": round(minimum), "ratio": round(ratio, 4), "limit": limit,
-                "saved_bytes": round(saved)}, cost)
+            yield UnequalWidths(
+                op.module, "1x1 conv" if conv else "linear layer", c1, c2, positions, mac,
+                round(minimum), round(ratio, 4), limit, equal, saved,
+                seconds=context.time_saved(op, op.mac_bytes - saved, shape))
 
 
 def _pointwise_layers(context: RuleContext) -> Iterator[tuple[OpRecord, tuple[int, int, int, int]]]:
@@ -99,14 +123,15 @@ def _pointwise_layers(context: RuleContext) -> Iterator[tuple[OpRecord, tuple[in
         out = node.outputs[0] if node.outputs else None
         if out is None or out.numel == 0:
             continue
-        if op.category == "conv":
+        if op.category is Category.CONV:
             weight = node.arg("weight")
             if (node.attr("transposed", False) or int(node.attr("groups", 1)) != 1
                     or any(k != 1 for k in weight.shape[2:])):
                 continue
             c1, c2 = weight.shape[1], weight.shape[0]
             yield op, (c1, c2, out.numel // c2, out.itemsize)
-        elif op.category == "matmul" and op.module in linear and op.op.startswith(_PRODUCTS):
+        elif (op.category is Category.MATMUL and op.module in linear
+              and op.op.startswith(_PRODUCTS)):
             c1, c2 = op.inputs[-1][0], out.shape[-1]  # (positions, c1) @ (c1, c2)
             yield op, (c1, c2, out.numel // c2, out.itemsize)
 

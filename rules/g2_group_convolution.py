@@ -45,11 +45,39 @@ def build():
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
-from costlens.latency.classes import conv_features
-from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.costs import Category
+from costlens.latency.classes import conv_class, conv_features
+from costlens.linting.context import RuleContext
+from costlens.linting.finding import Finding
+from costlens.linting.rule import Option, Rule
 from costlens.units import human
+
+
+@dataclass(frozen=True)
+class ExcessiveGroups(Finding):
+    """A group conv from c1 to c2 channels in `groups` groups, its MAC against the dense conv
+    of equal FLOPs (c1 to `dense_c2` channels), and the bytes the dense one would save."""
+
+    kernel: str  # "3x3"
+    c1: int
+    c2: int
+    groups: int
+    dense_c2: int
+    mac: int
+    dense_mac: int
+    ratio: float
+    limit: float
+    saved_bytes: int
+
+    @property
+    def message(self) -> str:
+        return (f"{self.kernel} group conv {self.c1}->{self.c2} with {self.groups} groups has MAC "
+                f"{self.ratio:.2f}x a dense conv of equal FLOPs ({self.c1}->{self.dense_c2}) "
+                f"(limit {self.limit:g}x), which would move {human(self.saved_bytes, 'B')} less; "
+                "within a FLOPs budget, prefer fewer groups and fewer output channels")
 
 
 class ExcessiveGroupConvolution(Rule):
@@ -60,11 +88,11 @@ class ExcessiveGroupConvolution(Rule):
     def check(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_mac_ratio"]
         reported: set[str] = set()
-        for op, node in context.ops("conv"):
+        for op, node in context.ops(Category.CONV):  # depthwise convs are Category.DEPTHWISE
             weight, source, out = node.arg("weight"), node.arg("input"), node.outputs[0]
             groups = int(node.attr("groups", 1))
             if (op.module in reported or groups == 1 or node.attr("transposed", False)
-                    or weight.shape[1] == 1 or out.numel == 0):  # 1 input channel: depthwise
+                    or out.numel == 0):
                 continue
             c1, c2 = source.shape[1], out.shape[1]
             map_out = out.numel // c2
@@ -75,15 +103,10 @@ class ExcessiveGroupConvolution(Rule):
             if ratio <= limit:
                 continue
             reported.add(op.module)
-            kernel = "x".join(map(str, weight.shape[2:]))
+            kernel_area = math.prod(weight.shape[2:])
             saved = (grouped - dense) * source.itemsize
-            dense_class = "conv_1x1" if math.prod(weight.shape[2:]) == 1 else "conv_dense"
-            cost = context.time_saved(op, op.mac_bytes - saved, conv_features(
-                c1, c2 // groups, math.prod(weight.shape[2:]), map_out), dense_class)
-            yield Finding(op.module, (
-                f"{kernel} group conv {c1}->{c2} with {groups} groups has MAC {ratio:.2f}x a "
-                f"dense conv of equal FLOPs ({c1}->{c2 // groups}) (limit {limit:g}x), which "
-                f"would move {human(saved, 'B')} less; within a FLOPs budget, prefer fewer "
-                "groups and fewer output channels"), {
-                "c1": c1, "c2": c2, "groups": groups, "mac": grouped, "dense_mac": dense,
-                "ratio": round(ratio, 4), "limit": limit, "saved_bytes": saved}, cost)
+            seconds = context.time_saved(op, op.mac_bytes - saved, conv_features(
+                c1, c2 // groups, kernel_area, map_out), conv_class(1, kernel_area))
+            yield ExcessiveGroups(op.module, "x".join(map(str, weight.shape[2:])), c1, c2, groups,
+                                  c2 // groups, grouped, dense, round(ratio, 4), limit, saved,
+                                  seconds=seconds)

@@ -59,9 +59,33 @@ def build():
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
-from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.linting.context import RuleContext
+from costlens.linting.finding import Finding
+from costlens.linting.rule import Option, Rule
+
+
+@dataclass(frozen=True)
+class Fragmented(Finding):
+    """A block's fragments, parallel branches and kernels per call (its largest call),
+    against the limits."""
+
+    block_type: str
+    fragments: int
+    branches: int
+    kernels: int
+    max_fragments: int
+    max_branches: int
+
+    @property
+    def message(self) -> str:
+        fix = ("merge branches into fewer, wider convolutions" if self.fragments else
+               "fuse the parallel matrix products (q/k/v, gate/up) into one")
+        return (f"{self.block_type} block has {self.fragments} fragments in {self.branches} "
+                f"parallel branches and launches {self.kernels} kernels per call (limits "
+                f"{self.max_fragments} fragments, {self.max_branches} branches); {fix}")
 
 
 class FragmentedBlock(Rule):
@@ -80,18 +104,10 @@ class FragmentedBlock(Rule):
             block = layer.block
             if block.fragments <= max_fragments and block.branches <= max_branches:
                 continue
-            fix = ("merge branches into fewer, wider convolutions" if block.fragments else
-                   "fuse the parallel matrix products (q/k/v, gate/up) into one")
-            cost = None
+            seconds = None
             if context.latency is not None:  # what its kernels pay beyond one per call
-                calls = context.ops_per_call(layer)
-                cost = sum(sum(context.fixed_seconds(op) for op in ops)
-                           - max((context.fixed_seconds(op) for op in ops), default=0.0)
-                           for ops in calls)
-            yield Finding(layer.name, (
-                f"{layer.type} block has {block.fragments} fragments in {block.branches} "
-                f"parallel branches and launches {block.kernels} kernels per call (limits "
-                f"{max_fragments} fragments, {max_branches} branches); {fix}"), {
-                "fragments": block.fragments, "branches": block.branches,
-                "kernels": block.kernels, "max_fragments": max_fragments,
-                "max_branches": max_branches}, cost)
+                seconds = sum(sum(context.fixed_seconds(op) for op in ops)
+                              - max((context.fixed_seconds(op) for op in ops), default=0.0)
+                              for ops in context.ops_per_call(layer))
+            yield Fragmented(layer.name, layer.type, block.fragments, block.branches,
+                             block.kernels, max_fragments, max_branches, seconds=seconds)

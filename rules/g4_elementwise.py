@@ -71,12 +71,15 @@ def build():
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from dataclasses import dataclass
 from typing import Iterator
 
 from costlens.analysis import OpRecord
+from costlens.costs import Category
 from costlens.errors import CostlensError
-from costlens.lint.rule import Finding, Option, Rule, RuleContext
+from costlens.linting.context import RuleContext
+from costlens.linting.finding import Finding
+from costlens.linting.rule import Option, Rule
 from costlens.units import human
 
 # What removes each kind of op, keyed by its short name; activations share one remedy.
@@ -93,6 +96,48 @@ _REMEDIES = {
 _ACTIVATION_REMEDY = "drop activations the block does not need"
 _COPY_REMEDY = "merge concat / split / shuffle copies"
 _COPIES = ("cat", "clone", "stack")
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """How many ops of one kind a call ran and the MAC bytes they moved."""
+
+    kind: str
+    count: int
+    mac_bytes: int
+
+    def __str__(self) -> str:
+        return f"{self.kind} x{self.count} ({human(self.mac_bytes, 'B')})"
+
+
+@dataclass(frozen=True)
+class ElementwiseHeavy(Finding):
+    """A block's element-wise share (of MAC or of estimated time) in its heaviest of `calls`
+    calls, the element-wise ops of that call by kind, and its data copies."""
+
+    block_type: str
+    share: float
+    limit: float
+    share_of: str  # "mac" or "time"
+    calls: int
+    ops: tuple[OpKind, ...]
+    copies: OpKind | None
+    elementwise_mac_bytes: int
+    mac_bytes: int
+
+    @property
+    def message(self) -> str:
+        listed = ", ".join(map(str, self.ops))
+        remedies = list(dict.fromkeys(_REMEDIES.get(op.kind, _ACTIVATION_REMEDY)
+                                      for op in self.ops))
+        if self.copies is not None:
+            listed += (f"; besides, {self.copies.count} data copies "
+                       f"({human(self.copies.mac_bytes, 'B')})")
+            remedies.append(_COPY_REMEDY)
+        worst = " in its heaviest call" if self.calls > 1 else ""
+        what = "MAC" if self.share_of == "mac" else "estimated time"
+        return (f"{self.block_type} block spends {self.share:.0%} of its {what} on element-wise "
+                f"ops{worst} (limit {self.limit:.0%}): {listed}; {'; '.join(remedies)}")
 
 
 class ElementwiseHeavyBlock(Rule):
@@ -117,61 +162,54 @@ class ElementwiseHeavyBlock(Rule):
             share = share_of(context, ops)
             if share <= limit:
                 continue
-            kinds = _kinds(context, ops)
-            copies = kinds.pop("copy", None)
-            listed = ", ".join(f"{kind} x{count} ({human(mac_bytes, 'B')})"
-                               for kind, (count, mac_bytes) in kinds.items())
-            remedies = list(dict.fromkeys(_REMEDIES.get(kind, _ACTIVATION_REMEDY)
-                                          for kind in kinds))
-            if copies is not None:
-                listed += f"; besides, {copies[0]} data copies ({human(copies[1], 'B')})"
-                remedies.append(_COPY_REMEDY)
-            worst = " in its heaviest call" if len(calls) > 1 else ""
-            what = "MAC" if measure == "mac" else "estimated time"
-            cost = None if context.latency is None else context.seconds(
-                [op for call in calls for op in call if _kind(context, op) not in (None, "copy")])
-            yield Finding(layer.name, (
-                f"{layer.type} block spends {share:.0%} of its {what} on element-wise ops"
-                f"{worst} (limit {limit:.0%}): {listed}; {'; '.join(remedies)}"), {
-                "share": round(share, 4), "limit": limit,
-                "elementwise_mac_bytes": sum(b for _, b in kinds.values()),
-                "mac_bytes": sum(op.mac_bytes for op in ops if op.supported)}, cost)
+            kinds = _kinds(ops)
+            copies = next((kind for kind in kinds if kind.kind == "copy"), None)
+            heavy = tuple(kind for kind in kinds if kind.kind != "copy")
+            seconds = None if context.latency is None else context.seconds(
+                [op for call in calls for op in call if _is_elementwise(op)])
+            yield ElementwiseHeavy(
+                layer.name, layer.type, round(share, 4), limit, measure, len(calls), heavy,
+                copies, sum(kind.mac_bytes for kind in heavy),
+                sum(op.mac_bytes for op in ops if op.supported), seconds=seconds)
+
+
+def _is_elementwise(op: OpRecord) -> bool:
+    return op.category is not None and op.category.is_elementwise
 
 
 def elementwise_share(context: RuleContext, ops: list[OpRecord]) -> float:
-    """The share of the ops' MAC in element-wise ops, normalization and depthwise convs."""
+    """The share of the ops' MAC in element-wise ops (Category.is_elementwise)."""
     total = sum(op.mac for op in ops if op.supported)
-    heavy = sum(op.mac for op in ops if _kind(context, op) not in (None, "copy"))
+    heavy = sum(op.mac for op in ops if _is_elementwise(op))
     return heavy / total if total else 0.0
 
 
 def elementwise_time_share(context: RuleContext, ops: list[OpRecord]) -> float:
     """The same share in estimated time on the platform profile."""
     total = context.seconds(ops)
-    heavy = context.seconds([op for op in ops if _kind(context, op) not in (None, "copy")])
+    heavy = context.seconds([op for op in ops if _is_elementwise(op)])
     return heavy / total if total else 0.0
 
 
-def _kinds(context: RuleContext, ops: list[OpRecord]) -> dict[str, tuple[int, int]]:
+def _kinds(ops: list[OpRecord]) -> list[OpKind]:
     """Count and MAC bytes of each kind of element-wise op (and of copies), in order met."""
-    kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    kinds: dict[str, list[int]] = {}
     for op in ops:
-        kind = _kind(context, op)
+        kind = _kind(op)
         if kind is not None:
-            kinds[kind][0] += 1
-            kinds[kind][1] += op.mac_bytes
-    return {kind: (count, mac_bytes) for kind, (count, mac_bytes) in kinds.items()}
+            counted = kinds.setdefault(kind, [0, 0])
+            counted[0] += 1
+            counted[1] += op.mac_bytes
+    return [OpKind(kind, count, mac_bytes) for kind, (count, mac_bytes) in kinds.items()]
 
 
-def _kind(context: RuleContext, op: OpRecord) -> str | None:
+def _kind(op: OpRecord) -> str | None:
     """`relu`, `add`, `batch_norm`, `depthwise conv`, `copy`, or None for other ops."""
+    if op.category is Category.DEPTHWISE:
+        return "depthwise conv"
     name = op.op.split(".")[1].strip("_").removeprefix("native_")
-    if op.category == "conv":
-        node = context.node(op)
-        depthwise = node.arg("weight").shape[1] == 1 and int(node.attr("groups", 1)) > 1
-        return "depthwise conv" if depthwise else None
-    if op.category == "movement":
+    if op.category is Category.MOVEMENT:
         return "copy" if name in _COPIES else None
-    if op.category in ("normalization", "elementwise"):
+    if _is_elementwise(op):
         return name.removesuffix("_legit").removesuffix("_legit_no_training")
     return None

@@ -13,7 +13,8 @@ from torch import nn
 
 import costlens
 from costlens.analysis import OpRecord
-from costlens.latency.profile import KERNEL_CLASSES, ClassRate, Profile
+from costlens.latency.classes import PROFILED_CLASSES
+from costlens.latency.profile import ClassRate, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -60,10 +61,10 @@ def meta_input() -> Callable[..., torch.Tensor]:
 
 def made_up_profile(**changes: object) -> Profile:
     """A made-up device with round numbers: every class 1 GFLOP/s, 1 GB/s in cache, 1 us."""
-    rates = {name: ClassRate(1e9, 1e9, 1e-6) for name in KERNEL_CLASSES}
+    rates = {name: ClassRate(1e9, 1e9, 1e-6) for name in PROFILED_CLASSES}
     base = Profile(
         name="made-up", device="cpu", device_name="test", threads=1, torch_version="x",
-        created="2026-01-01", calibration_seconds=0.0, op_overhead_s=1e-6,
+        created="2026-01-01", calibration_seconds=0.0, method="made up", op_overhead_s=1e-6,
         view_overhead_s=0.5e-6, module_call_overhead_s=2e-6, bandwidth_bytes_per_s=0.5e9,
         cache_bytes=1000, saturation=1.0, overlap=False, rates=rates, warm_rates=rates,
         in_network_factor=1.0)

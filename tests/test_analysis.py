@@ -27,9 +27,45 @@ def test_a_layer_includes_its_descendants_and_totals_are_the_root() -> None:
 def test_layers_are_in_execution_order_with_depth_and_type() -> None:
     analysis = costlens.analyze(*example("shufflenet_v2").shufflenet_v2())
     names = [layer.name for layer in analysis.layers if layer.depth == 1]
-    assert names == ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc"]
+    # the global pool the model's own forward runs comes last, in a row of its own
+    assert names == ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc",
+                     "(ShuffleNetV2.forward)"]
     unit = analysis.layer("stage2.0")
     assert (unit.type, unit.depth, unit.calls) == ("InvertedResidual", 2, 1)
+    # each unit's concat and shuffle: after the unit's children, one level below the unit
+    depth3 = [layer.name for layer in analysis.layers
+              if layer.depth == 3 and layer.name.startswith("stage2.0.")]
+    assert depth3 == ["stage2.0.branch1", "stage2.0.branch2",
+                      "stage2.0.(InvertedResidual.forward)"]
+    own = analysis.layer("stage2.0.(InvertedResidual.forward)")
+    assert (own.forward_of, own.type, own.calls, own.params) == ("stage2.0", "InvertedResidual",
+                                                                 1, 0)
+
+
+def test_the_rows_under_every_module_add_up_to_it() -> None:
+    """A GPT block's children and its own row (two residual adds) add up to the block."""
+    for model, inputs in (example("gpt").gpt(), example("shufflenet_v2").shufflenet_v2(),
+                          example("resnet").resnet50()):
+        analysis = costlens.analyze(model, inputs)
+        checked = 0
+        for parent in analysis.layers:
+            if parent.forward_of is not None:
+                continue
+            prefix = f"{parent.name}." if parent.name else ""
+            children = [layer for layer in analysis.layers if layer.depth == parent.depth + 1
+                        and layer.name.startswith(prefix)]
+            if not children:
+                continue
+            checked += 1
+            for figure in ("flops", "mac", "mac_bytes", "params"):
+                assert sum(getattr(child, figure) for child in children) == \
+                    getattr(parent, figure), (parent.name, figure)
+        assert checked >= 10
+
+
+def test_a_module_running_only_its_children_has_no_own_row() -> None:
+    analysis = costlens.analyze(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4))
+    assert [layer.name for layer in analysis.layers] == ["", "0", "1"]
 
 
 def test_fragments_and_branches_of_the_g3_blocks() -> None:
@@ -44,7 +80,8 @@ def test_fragments_and_branches_of_the_g3_blocks() -> None:
 
 def test_inception_block_has_four_branches() -> None:
     analysis = costlens.analyze(*example("inception").inception_net())
-    blocks = [layer for layer in analysis.layers if layer.type == "InceptionBlock"]
+    blocks = [layer for layer in analysis.layers
+              if layer.type == "InceptionBlock" and layer.forward_of is None]
     assert blocks and all(layer.block.branches == 4 for layer in blocks)
     assert all(layer.block.fragments == 8 for layer in blocks)  # 1 + 2 + 3 + 1 convs, 1 pool
 

@@ -14,7 +14,7 @@ from costlens.cli import main
 from costlens.latency import load_profile
 
 SHUFFLENET = f"{EXAMPLES}/shufflenet_v2.py:shufflenet_v2(width=0.5)"
-SCHEMA = json.loads((Path(costlens.__file__).parent / "report" / "schema.json").read_text())
+SCHEMA = json.loads((Path(costlens.__file__).parent / "schemas" / "report.json").read_text())
 
 
 def test_report_adds_latency_columns(capsys: pytest.CaptureFixture[str]) -> None:

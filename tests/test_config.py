@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from costlens import CostlensError
-from costlens.lint.config import find_config, load_config
-from costlens.lint.rule import Severity
-from costlens.lint.rulebook import all_rules
+from costlens.linting.config import find_config, load_config
+from costlens.linting.finding import Severity
+from costlens.linting.rulebook import all_rules
 
 RULES = all_rules()
 

@@ -11,39 +11,37 @@ from conftest import made_up_profile
 from torch import nn
 
 import costlens
-from costlens.latency.estimate import (
-    COMPUTE,
-    FUSED,
-    MEMORY,
-    OVERHEAD,
-    estimate,
-    op_seconds,
-)
+from costlens.latency.classes import KernelClass
+from costlens.latency.estimate import estimate
+from costlens.latency.roofline import Bound, op_seconds, size_correction
+
+COMPUTE, MEMORY, OVERHEAD, FUSED = Bound.COMPUTE, Bound.MEMORY, Bound.OVERHEAD, Bound.FUSED
 
 
 def test_roofline_takes_the_slower_of_compute_and_memory_plus_the_fixed_cost() -> None:
     device = made_up_profile()
-    assert op_seconds(device, "conv_dense", 10_000, 100, 10) == pytest.approx(
+    assert op_seconds(device, KernelClass.CONV_DENSE, 10_000, 100, 10) == pytest.approx(
         (1e-6 + 10e-6, COMPUTE))
     # 1000 bytes in cache at 1 GB/s, 4000 beyond it at 0.5 GB/s
-    assert op_seconds(device, "elementwise", 10, 5000, 10) == pytest.approx(
+    assert op_seconds(device, KernelClass.ELEMENTWISE, 10, 5000, 10) == pytest.approx(
         (1e-6 + 1e-6 + 8e-6, MEMORY))
-    assert op_seconds(device, "elementwise", 1, 1, 1) == pytest.approx((1e-6 + 1e-9, OVERHEAD))
-    assert op_seconds(device, "view", 0, 0, 0) == (0.5e-6, OVERHEAD)
-    assert op_seconds(device, "unsupported", 0, 0, 0) == (1e-6, OVERHEAD)
+    assert op_seconds(device, KernelClass.ELEMENTWISE, 1, 1, 1) == pytest.approx(
+        (1e-6 + 1e-9, OVERHEAD))
+    assert op_seconds(device, KernelClass.VIEW, 0, 0, 0) == (0.5e-6, OVERHEAD)
+    assert op_seconds(device, KernelClass.UNSUPPORTED, 0, 0, 0) == (1e-6, OVERHEAD)
 
 
 def test_too_little_parallelism_leaves_the_device_partly_idle() -> None:
     device = made_up_profile(saturation=100.0)
-    full = op_seconds(device, "matmul", 10_000, 0, 100)[0] - 1e-6
-    quarter = op_seconds(device, "matmul", 10_000, 0, 25)[0] - 1e-6
+    full = op_seconds(device, KernelClass.MATMUL, 10_000, 0, 100)[0] - 1e-6
+    quarter = op_seconds(device, KernelClass.MATMUL, 10_000, 0, 25)[0] - 1e-6
     assert quarter == pytest.approx(4 * full)
 
 
 def test_an_overlapping_device_hides_the_fixed_cost_behind_the_kernel() -> None:
     device = made_up_profile(overlap=True)
-    assert op_seconds(device, "conv_dense", 10_000, 0, 10)[0] == pytest.approx(10e-6)
-    assert op_seconds(device, "conv_dense", 10, 0, 10) == pytest.approx((1e-6, OVERHEAD))
+    assert op_seconds(device, KernelClass.CONV_DENSE, 10_000, 0, 10)[0] == pytest.approx(10e-6)
+    assert op_seconds(device, KernelClass.CONV_DENSE, 10, 0, 10) == pytest.approx((1e-6, OVERHEAD))
 
 
 class ConvBlock(nn.Module):
@@ -127,24 +125,28 @@ def test_cold_and_warm_rates_blend_by_coldness() -> None:
     warm = {name: dataclasses.replace(rate, flops_per_s=4e9)
             for name, rate in made_up_profile().rates.items()}
     device = made_up_profile(warm_rates=warm, cache_bytes=10**9)
-    cold = op_seconds(device, "conv_dense", 10_000, 0, 10, coldness=1.0)[0]
-    hot = op_seconds(device, "conv_dense", 10_000, 0, 10, coldness=0.0)[0]
+    cold = op_seconds(device, KernelClass.CONV_DENSE, 10_000, 0, 10, coldness=1.0)[0]
+    hot = op_seconds(device, KernelClass.CONV_DENSE, 10_000, 0, 10, coldness=0.0)[0]
     assert cold == pytest.approx(11e-6) and hot == pytest.approx(1e-6 + 2.5e-6)
-    assert op_seconds(device, "conv_dense", 10_000, 0, 10, coldness=0.5)[0] == pytest.approx(
+    assert op_seconds(device, KernelClass.CONV_DENSE, 10_000, 0, 10,
+                      coldness=0.5)[0] == pytest.approx(
         (cold + hot) / 2)
 
 
 def test_a_calibration_sample_corrects_ops_of_its_size() -> None:
     from costlens.latency.profile import Sample
     device = made_up_profile()
-    roofline = op_seconds(device, "conv_1x1", 10_000, 100, 10)[0] + 2e-6  # + its module call
-    slow = Sample("conv_1x1", "slow shape", 10_000, 100, 10, 2 * roofline)  # a cold sample
+    # + its module call
+    roofline = op_seconds(device, KernelClass.CONV_1X1, 10_000, 100, 10)[0] + 2e-6
+    slow = Sample(KernelClass.CONV_1X1, "slow shape", 10_000, 100, 10, 2 * roofline)  # cold
     corrected = dataclasses.replace(device, samples=(slow,))
     # 100 parts the sample's ratio of 2, 1 part no correction
-    assert corrected.correction("conv_1x1", 10_000, 100) == pytest.approx(2 ** (100 / 101))
-    far = corrected.correction("conv_1x1", 10_000_000, 100_000)
+    assert size_correction(corrected, KernelClass.CONV_1X1, 10_000, 100) == pytest.approx(
+        2 ** (100 / 101))
+    far = size_correction(corrected, KernelClass.CONV_1X1, 10_000_000, 100_000)
     assert 1 < far < 1.5  # pulled towards no correction away from the sample
-    assert corrected.correction("conv_dense", 10_000, 100) == 1  # no samples of that class
+    # no samples of that class
+    assert size_correction(corrected, KernelClass.CONV_DENSE, 10_000, 100) == 1
 
 
 def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -> None:
@@ -156,13 +158,14 @@ def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -
     for analysis in (grouped, transposed):
         node, op = analysis.graph.nodes[0], analysis.ops[0]
         positions = 6 * 6 if analysis is grouped else 10 * 10
-        assert shape_features(node, "conv_grouped", op.flops, op.parallelism) == \
+        assert shape_features(node, KernelClass.CONV_GROUPED, op.flops, op.parallelism) == \
             pytest.approx((math.log10(16), math.log10(32), math.log10(9), math.log10(positions)))
         # what rules pass for a conv they would have instead compares with the same samples
-        assert len(conv_features(1, 1, 1, 1)) == len(shape_features(node, "conv_grouped", 1, 1))
+        assert len(conv_features(1, 1, 1, 1)) == len(
+            shape_features(node, KernelClass.CONV_GROUPED, 1, 1))
     linear = costlens.analyze(nn.Linear(256, 10), torch.randn(4, 256))
     matmul = next(op for op in linear.ops if op.category == "matmul")
-    assert shape_features(linear.graph.nodes[matmul.index], "matmul", matmul.flops,
+    assert shape_features(linear.graph.nodes[matmul.index], KernelClass.MATMUL, matmul.flops,
                           matmul.parallelism) == pytest.approx((math.log10(257),))
 
 
@@ -173,16 +176,18 @@ def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
     from costlens.latency.profile import Sample
     device = made_up_profile()
     flops, nbytes = 10**7, 10**6
-    roofline = op_seconds(device, "conv_grouped", flops, nbytes, 10**6)[0] + 2e-6
+    roofline = op_seconds(device, KernelClass.CONV_GROUPED, flops, nbytes, 10**6)[0] + 2e-6
     narrow, wide = conv_features(4, 4, 9, 3136), conv_features(32, 32, 1, 3136)
-    samples = (Sample("conv_grouped", "3x3 g32", flops, nbytes, 10**6, 4 * roofline,
+    samples = (Sample(KernelClass.CONV_GROUPED, "3x3 g32", flops, nbytes, 10**6, 4 * roofline,
                       features=narrow),
-               Sample("conv_grouped", "1x1 g4", flops, nbytes, 10**6, roofline, features=wide))
+               Sample(KernelClass.CONV_GROUPED, "1x1 g4", flops, nbytes, 10**6, roofline,
+                      features=wide))
     corrected = dataclasses.replace(device, samples=samples)
-    assert corrected.correction("conv_grouped", flops, nbytes, features=narrow) > 3
-    assert corrected.correction("conv_grouped", flops, nbytes, features=wide) < 1.5
+    assert size_correction(corrected, KernelClass.CONV_GROUPED, flops, nbytes, features=narrow) > 3
+    assert size_correction(corrected, KernelClass.CONV_GROUPED, flops, nbytes, features=wide) < 1.5
     # samples of a profile made before shape features are compared by size alone
     old = dataclasses.replace(device, samples=tuple(
         dataclasses.replace(s, features=()) for s in samples))
-    assert old.correction("conv_grouped", flops, nbytes, features=wide) == pytest.approx(
-        old.correction("conv_grouped", flops, nbytes, features=narrow))
+    assert size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes,
+                           features=wide) == pytest.approx(
+        size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes, features=narrow))

@@ -9,13 +9,11 @@ import pytest
 from conftest import CEILINGS
 
 from costlens.errors import CostlensError
-from costlens.latency.profile import (
-    FORMAT,
-    KERNEL_CLASSES,
-    Profile,
-    builtin_profiles,
-    load_profile,
-)
+from costlens.latency.classes import PROFILED_CLASSES
+from costlens.latency.profile import FORMAT, Profile, builtin_profiles, load_profile
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "costlens" / "schemas" /
+                     "platform.json").read_text())
 
 
 def test_builtin_profiles_load_and_round_trip() -> None:
@@ -26,8 +24,19 @@ def test_builtin_profiles_load_and_round_trip() -> None:
         assert profile.name == name
         assert Profile.from_dict(json.loads(profile.to_json())) == profile
         assert json.loads(path.read_text())["format"] == FORMAT
-        assert set(profile.rates) == set(KERNEL_CLASSES)
+        assert set(profile.rates) == set(PROFILED_CLASSES)
         assert profile.samples, "the samples a profile was fitted on travel with it"
+        assert profile.method, "how it was calibrated is said in the profile"
+
+
+@pytest.mark.parametrize("name", sorted(builtin_profiles()))
+def test_builtin_profiles_follow_the_schema_one_sample_per_line(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    text = builtin_profiles()[name].read_text()
+    document = json.loads(text)
+    jsonschema.validate(document, SCHEMA)
+    # one line per rate and per sample, a few more for the scalars and brackets
+    assert len(text.splitlines()) < 2 * len(PROFILED_CLASSES) + len(document["samples"]) + 40
 
 
 @pytest.mark.parametrize("name", sorted(builtin_profiles()))
@@ -53,8 +62,11 @@ def test_a_profile_file_by_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content, message", [
     (None, "no platform profile"),
     ("{", "is not JSON"),
-    ('{"format": "other"}', "malformed: not a costlens-platform/1 profile"),
-    ('{"format": "costlens-platform/1", "rates": {}}', "malformed"),
+    ('{"format": "other"}', "not a costlens platform profile"),
+    ("[1, 2]", "not a costlens platform profile"),
+    ('{"format": "costlens-platform/1", "rates": {}}',
+     "is costlens-platform/1, an older format .* recalibrate with `costlens calibrate`"),
+    ('{"format": "costlens-platform/2", "rates": {}}', "malformed"),
 ])
 def test_bad_profiles_are_one_line_errors(tmp_path: Path, content: str | None,
                                           message: str) -> None:

@@ -12,17 +12,17 @@ from conftest import CEILINGS, made_up_profile
 from torch import nn
 
 from costlens.api import analyze
-from costlens.latency.classes import kernel_class
-from costlens.latency.estimate import op_seconds, roofline_seconds
-from costlens.latency.profile import KERNEL_CLASSES, Profile, Sample
+from costlens.latency.classes import PROFILED_CLASSES, KernelClass, kernel_class
+from costlens.latency.profile import Profile, Sample
+from costlens.latency.roofline import op_seconds, roofline_seconds
 from costlens.measure.calibrate import (
     BANDWIDTH,
     MODULE_CALL,
     STREAM,
     STREAM_REPEATS,
-    TINY,
     WARM_UP_CALLS,
     Plan,
+    _tiny,
     _tiny_stream,
     _workloads,
     calibrate,
@@ -42,20 +42,21 @@ def test_every_case_runs_exactly_one_op_of_its_class_and_every_class_has_cases()
                    for node, op in zip(analysis.graph.nodes, analysis.ops)]
         assert classes.count(case.kernel_class) == 1, case.label
         seen.add(case.kernel_class)
-    assert seen == set(KERNEL_CLASSES)
+    assert seen == set(PROFILED_CLASSES)
 
 
 def test_the_fit_recovers_the_rates_that_made_the_samples() -> None:
     """Within 10%: among fits about as good, the fit prefers the fastest byte rate."""
     truth = made_up_profile(rates={**made_up_profile().rates})
-    true_rates = dataclasses.replace(truth.rates["conv_1x1"], flops_per_s=40e9, bytes_per_s=8e9)
-    truth = dataclasses.replace(truth, rates={**truth.rates, "conv_1x1": true_rates},
+    true_rates = dataclasses.replace(truth.rates[KernelClass.CONV_1X1], flops_per_s=40e9,
+                                     bytes_per_s=8e9)
+    truth = dataclasses.replace(truth, rates={**truth.rates, KernelClass.CONV_1X1: true_rates},
                                 cache_bytes=10**9)
     samples = []
     for flops, nbytes in [(10**6, 10**5), (10**7, 10**5), (10**8, 10**6), (10**6, 10**6),
                           (10**5, 10**6), (10**9, 10**7)]:
-        seconds = op_seconds(truth, "conv_1x1", flops, nbytes, 10**6)[0]
-        samples.append(Sample("conv_1x1", "", flops, nbytes, 10**6, seconds))
+        seconds = op_seconds(truth, KernelClass.CONV_1X1, flops, nbytes, 10**6)[0]
+        samples.append(Sample(KernelClass.CONV_1X1, "", flops, nbytes, 10**6, seconds))
     flop_rate, byte_rate = fit_rates(truth, samples, fixed_s=1e-6)
     assert flop_rate == pytest.approx(40e9, rel=0.1)
     assert byte_rate == pytest.approx(8e9, rel=0.1)
@@ -63,7 +64,7 @@ def test_the_fit_recovers_the_rates_that_made_the_samples() -> None:
 
 def test_a_rate_that_never_binds_is_left_unset() -> None:
     device = made_up_profile(cache_bytes=10**9)
-    samples = [Sample("conv_1x1", "", flops, 1000, 10**6, 1e-6 + flops / 40e9)
+    samples = [Sample(KernelClass.CONV_1X1, "", flops, 1000, 10**6, 1e-6 + flops / 40e9)
                for flops in (10**5, 10**6, 10**7, 10**8)]
     flop_rate, byte_rate = fit_rates(device, samples, fixed_s=1e-6)
     assert flop_rate == pytest.approx(40e9, rel=0.1)
@@ -72,7 +73,7 @@ def test_a_rate_that_never_binds_is_left_unset() -> None:
 
 def test_a_memory_class_gets_a_byte_rate_only() -> None:
     device = made_up_profile(cache_bytes=10**9)
-    samples = [Sample("elementwise", "", nbytes // 8, nbytes, nbytes // 4,
+    samples = [Sample(KernelClass.ELEMENTWISE, "", nbytes // 8, nbytes, nbytes // 4,
                       1e-6 + nbytes / 20e9) for nbytes in (10**4, 10**5, 10**6, 10**7)]
     flop_rate, byte_rate = fit_rates(device, samples, fixed_s=1e-6)
     assert flop_rate is None
@@ -104,7 +105,7 @@ def peak(profile: Profile) -> float:
     flops, nbytes = 10**9, 10**6
     return max(flops / (roofline_seconds(profile, cls, flops, nbytes, 10**6)[0]
                         - profile.rate(cls).overhead_s)
-               for cls in ("conv_dense", "conv_1x1", "matmul"))
+               for cls in (KernelClass.CONV_DENSE, KernelClass.CONV_1X1, KernelClass.MATMUL))
 
 
 def test_two_calibrations_agree_within_20_percent(two_calibrations: tuple) -> None:
@@ -116,7 +117,7 @@ def test_two_calibrations_agree_within_20_percent(two_calibrations: tuple) -> No
     first, second = two_calibrations
     assert second.bandwidth_bytes_per_s == pytest.approx(first.bandwidth_bytes_per_s, rel=0.2)
     assert peak(second) == pytest.approx(peak(first), rel=0.2)
-    for cls in KERNEL_CLASSES:
+    for cls in PROFILED_CLASSES:
         ratios = [roofline_seconds(second, cls, s.flops, s.mac_bytes, s.parallelism)[0]
                   / roofline_seconds(first, cls, s.flops, s.mac_bytes, s.parallelism)[0]
                   for s in first.samples if s.kernel_class == cls and not s.warm]
@@ -168,14 +169,14 @@ def test_fixed_costs_are_the_warm_ones_scaled_by_the_stream(plan: Plan) -> None:
     warm = {kind: 4e-6 if kind == MODULE_CALL else 10e-6 for kind in tiny_layers()}
     mean = sum(warm.values()) / len(warm)
     seconds = {name: 1e-3 for name in plan.works}
-    seconds.update({f"{TINY} {kind}": value for kind, value in warm.items()})
+    seconds.update({_tiny(kind): value for kind, value in warm.items()})
     seconds[STREAM] = 1.5 * mean
     seconds[BANDWIDTH] = plan.bandwidth.bytes / 10e9
     fitted = plan.fit(seconds)
     assert fitted.in_network_factor == pytest.approx(1.5)
     assert fitted.module_call_overhead_s == pytest.approx(6e-6)
-    assert fitted.rate("conv_1x1").overhead_s == pytest.approx(15e-6 - 6e-6)
-    assert fitted.rate("conv_1x1", warm=True).overhead_s == pytest.approx(10e-6 - 6e-6)
+    assert fitted.rate(KernelClass.CONV_1X1).overhead_s == pytest.approx(15e-6 - 6e-6)
+    assert fitted.rate(KernelClass.CONV_1X1, warm=True).overhead_s == pytest.approx(10e-6 - 6e-6)
     assert fitted.bandwidth_bytes_per_s == pytest.approx(10e9)
     assert all(s.seconds == 1e-3 for s in fitted.samples)
     assert {s.warm for s in fitted.samples} == {False, True}

@@ -47,7 +47,7 @@ def test_comparison_lines_the_real_ops_up_with_the_analysed_ones() -> None:
     latency = estimate(analysis, made_up_profile())
     result = compare(analysis, latency, measure(model, Inputs((x,)), torch.device("cpu"), 2),
                      depth=1)
-    assert [row.name for row in result.layers] == ["conv", "bn", "head"]
+    assert [row.name for row in result.layers] == ["conv", "bn", "head", "(Small.forward)"]
     assert [row.name for row in result.groups] == list(GROUP_ORDER)
     assert sum(row.measured for row in result.groups) == pytest.approx(result.measured_total)
     assert sum(row.flops for row in result.classes) == analysis.totals.flops

@@ -12,8 +12,9 @@ from torch import nn
 
 import costlens
 from costlens import CostlensError
-from costlens.lint.rule import DOC_HEADINGS, Option, parse_quantity
-from costlens.lint.rulebook import all_rules, select_rules
+from costlens.linting.rule import DOC_HEADINGS, Option
+from costlens.linting.rulebook import all_rules, select_rules
+from costlens.linting.values import parse_quantity
 
 RULES = all_rules()
 
@@ -99,7 +100,19 @@ def test_a_plugin_rule_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.M
         ## What it does
         Reports linear layers.
         """
-        from costlens.lint.rule import Finding, Rule
+        from dataclasses import dataclass
+
+        from costlens.costs import Category
+        from costlens.linting import Finding, Rule
+
+
+        @dataclass(frozen=True)
+        class LinearLayer(Finding):
+            features: int
+
+            @property
+            def message(self):
+                return f"a linear layer to {self.features} features"
 
 
         class NoLinear(Rule):
@@ -107,8 +120,8 @@ def test_a_plugin_rule_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.M
             name = "no-linear"
 
             def check(self, context):
-                for op, _ in context.ops("matmul"):
-                    yield Finding(op.module, "a linear layer")
+                for op, node in context.ops(Category.MATMUL):
+                    yield LinearLayer(op.module, node.outputs[0].shape[-1])
     '''))
     info = tmp_path / "widerules-1.0.dist-info"
     info.mkdir()
@@ -119,6 +132,7 @@ def test_a_plugin_rule_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.M
         rules = all_rules()
         assert "X1" in rules and rules["X1"].summary() == "the model uses a linear layer."
         found = costlens.lint(nn.Linear(2, 2), torch.randn(1, 2), select=["X1"])
-        assert [(d.code, d.module) for d in found] == [("X1", "")]
+        assert [(d.code, d.module, d.message, d.figures) for d in found] == [
+            ("X1", "", "a linear layer to 2 features", {"features": 2})]
     finally:
         sys.modules.pop("widerules", None)

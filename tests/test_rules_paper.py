@@ -7,7 +7,7 @@ from conftest import example
 from costlens.rules.g4_elementwise import elementwise_share
 
 import costlens
-from costlens.lint.rule import RuleContext
+from costlens.linting.context import RuleContext
 
 paper = example("paper_benchmarks")
 

@@ -18,26 +18,33 @@ from .result import (
 )
 
 __all__ = ["Analysis", "BlockFigures", "LayerRecord", "OpRecord", "Totals", "UnsupportedOp",
-           "analyze_graph"]
+           "analyze_graph", "own_row_name"]
 
 
 def analyze_graph(graph: OpGraph) -> Analysis:
     costs = [cost_of(node) for node in graph.nodes]
     ops = tuple(_op_record(graph, index, cost) for index, cost in enumerate(costs))
-    layers = _layers(graph, costs)
+    layers, members, call_members = _Layers(graph, costs).build()
     called = {layer.name for layer in layers}
     return Analysis(
         graph=graph, totals=_totals(graph, costs), layers=layers, ops=ops,
         unsupported_ops=_unsupported(ops),
         uncalled_modules=tuple(m.path for m in graph.modules if m.path not in called),
+        members=members, call_members=call_members,
     )
+
+
+def own_row_name(module: str, module_type: str) -> str:
+    """`stage2.0.(ShuffleUnit.forward)`; the whole model's: `(ShuffleNetV2.forward)`."""
+    own = f"({module_type}.forward)"
+    return f"{module}.{own}" if module else own
 
 
 def _op_record(graph: OpGraph, index: int, cost: OpCost | None) -> OpRecord:
     node = graph.nodes[index]
     return OpRecord(
         index=index, op=node.op, module=graph.module_of(node),
-        category=None if cost is None else cost.category.value,
+        category=None if cost is None else cost.category,
         flops=None if cost is None else cost.flops, mac=None if cost is None else cost.mac,
         mac_bytes=None if cost is None else cost.mac_bytes,
         parallelism=None if cost is None else cost.parallelism,
@@ -46,46 +53,85 @@ def _op_record(graph: OpGraph, index: int, cost: OpCost | None) -> OpRecord:
     )
 
 
-def _layers(graph: OpGraph, costs: Sequence[OpCost | None]) -> tuple[LayerRecord, ...]:
-    """Every module that ran, in execution order, with its descendants' ops included.
+class _Layers:
+    """Every module that ran, in execution order, with its descendants' ops included; after a
+    module's rows, the row of the ops its own forward ran outside its children, if any.
 
     An op belongs to the module whose call it ran in and to that module's ancestors by path, so
     the rows of one depth never count an op twice, a shared module's ops land in its own row,
     and a ModuleList (never called itself) still sums up the layers in it. Block figures are
     per call, over every op that ran while the call was on the stack.
     """
-    module_members: dict[str, list[int]] = {}
-    for call in graph.calls:  # calls are numbered in execution order
-        for path in module_ancestors(call.module):
-            module_members.setdefault(path, [])
-    call_members: list[list[int]] = [[] for _ in graph.calls]
-    for node in graph.nodes:
-        for call in graph.call_chain(node.call):
-            call_members[call.index].append(node.index)
-        for path in module_ancestors(graph.module_of(node)):
-            module_members[path].append(node.index)
-    sources = compute_sources(graph, costs)
-    calls_of: dict[str, list[int]] = defaultdict(list)
-    for call in graph.calls:
-        calls_of[call.module].append(call.index)
-    params = graph.subtree_params()
-    types = {module.path: module.type for module in graph.modules}
-    layers = []
-    for name, members in module_members.items():
-        calls = calls_of.get(name, [])
-        # A container that is never called is one block made of everything inside it.
-        blocks = [call_members[c] for c in calls] if calls else [members]
-        per_call = [call_figures(block, costs, sources) for block in blocks]
-        member_costs = [costs[i] for i in members]
+
+    def __init__(self, graph: OpGraph, costs: Sequence[OpCost | None]) -> None:
+        self.graph = graph
+        self.costs = costs
+        self.sources = compute_sources(graph, costs)
+        self.module_members: dict[str, list[int]] = {}
+        for call in graph.calls:  # calls are numbered in execution order
+            for path in module_ancestors(call.module):
+                self.module_members.setdefault(path, [])
+        self.own: dict[str, list[int]] = defaultdict(list)
+        for node in graph.nodes:
+            module = graph.module_of(node)
+            self.own[module].append(node.index)
+            for path in module_ancestors(module):
+                self.module_members[path].append(node.index)
+        self.calls_of: dict[str, list[int]] = defaultdict(list)
+        for call in graph.calls:
+            self.calls_of[call.module].append(call.index)
+        self.params = graph.subtree_params()
+        self.modules = {module.path: module for module in graph.modules}
+        self.parents = {path.rpartition(".")[0] for path in self.module_members if path}
+
+    def build(self) -> tuple[tuple[LayerRecord, ...], dict[str, tuple[int, ...]],
+                             dict[str, tuple[tuple[int, ...], ...]]]:
+        layers: list[LayerRecord] = []
+        members: dict[str, tuple[int, ...]] = {}
+        per_call: dict[str, tuple[tuple[int, ...], ...]] = {}
+        for name, indices in self.module_members.items():
+            calls = self.calls_of.get(name, [])
+            # A container that is never called is one block made of everything inside it.
+            blocks = [self.graph.call_members[c] for c in calls] if calls else [indices]
+            layers.append(self._record(name, indices, blocks, module_depth(name),
+                                       self.params[name]))
+            members[name], per_call[name] = tuple(indices), tuple(map(tuple, blocks))
+        for name in reversed(list(self.module_members)):
+            own = self.own.get(name, [])
+            if not own or name not in self.parents or not any(
+                    is_kernel(self.costs[i]) for i in own):
+                continue
+            row = own_row_name(name, self.modules[name].type)
+            in_call = {index: call for call in self.calls_of[name]
+                       for index in self.graph.call_members[call]}
+            blocks = [[i for i in own if in_call.get(i) == call] for call in self.calls_of[name]]
+            record = self._record(row, own, blocks, module_depth(name) + 1,
+                                  self.modules[name].params, forward_of=name)
+            layers.insert(self._after_subtree(layers, name), record)
+            members[row], per_call[row] = tuple(own), tuple(map(tuple, blocks))
+        return tuple(layers), members, per_call
+
+    def _record(self, name: str, indices: Sequence[int], blocks: Sequence[Sequence[int]],
+                depth: int, params: int, forward_of: str | None = None) -> LayerRecord:
+        module = forward_of if forward_of is not None else name
+        calls = self.calls_of.get(module, [])
+        member_costs = [self.costs[i] for i in indices]
         flops, mac, mac_bytes = _sum_costs(member_costs)
-        layers.append(LayerRecord(
-            name=name, type=types[name], depth=module_depth(name), calls=len(calls),
-            params=params[name], flops=flops, mac=mac, mac_bytes=mac_bytes,
+        return LayerRecord(
+            name=name, type=self.modules[module].type, depth=depth, calls=len(calls),
+            params=params, flops=flops, mac=mac, mac_bytes=mac_bytes,
             parallelism=_mean_parallelism(member_costs),
-            block=block_figures(per_call, members, costs),
-            source=graph.calls[calls[0]].source if calls else None,
-        ))
-    return tuple(layers)
+            block=block_figures([call_figures(block, self.costs, self.sources)
+                                 for block in blocks], indices, self.costs),
+            source=self.graph.calls[calls[0]].source if calls else None, forward_of=forward_of)
+
+    @staticmethod
+    def _after_subtree(layers: list[LayerRecord], name: str) -> int:
+        """The position after the last row of the module and its descendants."""
+        prefix = f"{name}." if name else ""
+        last = max(i for i, layer in enumerate(layers)
+                   if layer.name == name or layer.name.startswith(prefix))
+        return last + 1
 
 
 def _mean_parallelism(costs: Sequence[OpCost | None]) -> int:
@@ -123,7 +169,8 @@ def _unsupported(ops: Sequence[OpRecord]) -> tuple[UnsupportedOp, ...]:
     calls: dict[str, int] = defaultdict(int)
     modules: dict[str, dict[str, None]] = defaultdict(dict)
     for op in ops:
-        if not op.supported:
-            calls[op.op] += 1
-            modules[op.op][op.module] = None
+        if op.supported:
+            continue
+        calls[op.op] += 1
+        modules[op.op][op.module] = None
     return tuple(UnsupportedOp(op, calls[op], tuple(modules[op])) for op in calls)

@@ -1,26 +1,23 @@
 """A module as a building block: fragments, branch width, kernels, element-wise MAC share.
 
 These are the paper's G3 and G4 quantities. Fragments and branches are taken per call (a block
-called twice is not twice as fragmented) and the largest call is reported.
+called twice is not twice as fragmented) and the largest call is reported. Which ops count as
+fragments, compute, element-wise or data movement is the category's to say (costs.Category).
 """
 from __future__ import annotations
 
 from collections import Counter
 from typing import Sequence
 
-from ..costs import Category, OpCost, is_kernel
+from ..costs import OpCost, is_kernel
 from ..graph import OpGraph
 from .result import BlockFigures
 
-_FRAGMENT_CATEGORIES = frozenset({Category.CONV, Category.POOLING})
-_COMPUTE_CATEGORIES = _FRAGMENT_CATEGORIES | {Category.MATMUL, Category.ATTENTION}
-_ELEMENTWISE_CATEGORIES = frozenset({Category.ELEMENTWISE, Category.NORMALIZATION})
-
 
 def compute_sources(graph: OpGraph, costs: Sequence[OpCost | None]) -> list[tuple[int, ...]]:
-    """For each op, the nearest compute ops (conv, pooling, matmul, attention) its inputs come
-    from, looking through everything else: the element-wise ops, views and copies between two
-    convolutions do not make a branch of their own."""
+    """For each op, the nearest compute ops (Category.is_compute) its inputs come from, looking
+    through everything else: the element-wise ops, views and copies between two convolutions
+    do not make a branch of their own."""
     sources: list[tuple[int, ...]] = []
     for node in graph.nodes:
         found: set[int] = set()
@@ -45,10 +42,12 @@ def call_figures(members: Sequence[int], costs: Sequence[OpCost | None],
     """
     compute = [index for index in members if _is_compute(costs[index])]
     inside = set(compute)
-    fragments = sum(1 for index in compute if costs[index].category in _FRAGMENT_CATEGORIES)
+    fragments = 0
     level: dict[int, int] = {}
     width: Counter[int] = Counter()
     for index in compute:  # execution order is a topological order
+        cost = costs[index]
+        fragments += cost is not None and cost.category.is_fragment
         level[index] = 1 + max((level[s] for s in sources[index] if s in inside), default=0)
         width[level[index]] += 1
     kernels = sum(1 for index in members if is_kernel(costs[index]))
@@ -56,7 +55,7 @@ def call_figures(members: Sequence[int], costs: Sequence[OpCost | None],
 
 
 def _is_compute(cost: OpCost | None) -> bool:
-    return cost is not None and cost.category in _COMPUTE_CATEGORIES
+    return cost is not None and cost.category.is_compute
 
 
 def block_figures(per_call: Sequence[tuple[int, int, int]], members: Sequence[int],
@@ -70,9 +69,9 @@ def block_figures(per_call: Sequence[tuple[int, int, int]], members: Sequence[in
         if cost is None:
             continue
         mac += cost.mac
-        if cost.category in _ELEMENTWISE_CATEGORIES:
+        if cost.category.is_elementwise:
             elementwise += cost.mac
-        elif cost.category is Category.MOVEMENT:
+        elif cost.category.is_movement:
             movement += cost.mac
     return BlockFigures(fragments, branches, kernels, elementwise / mac if mac else 0.0,
                         movement / mac if mac else 0.0)

@@ -1,4 +1,5 @@
-"""The frozen result of one analysis, and its versioned JSON form (schema: report/schema.json).
+"""The frozen result of one analysis, and its versioned JSON form (JSON Schema:
+costlens/schemas/report.json).
 
 Every reporter, the Python API and (later) the rules read this one object; nothing recomputes
 figures from the graph.
@@ -6,12 +7,13 @@ figures from the graph.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
+from ..costs import Category
 from ..graph import GraphInput, OpGraph, SourceLocation
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 CONVENTIONS = {
     "flops": "multiply-adds: one fused multiply-add = 1, any other arithmetic op = 1 per element",
@@ -31,7 +33,7 @@ class OpRecord:
     index: int
     op: str
     module: str
-    category: str | None
+    category: Category | None
     flops: int | None
     mac: int | None
     mac_bytes: int | None
@@ -46,7 +48,8 @@ class OpRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "index": self.index, "op": self.op, "module": self.module, "category": self.category,
+            "index": self.index, "op": self.op, "module": self.module,
+            "category": None if self.category is None else self.category.value,
             "flops": self.flops, "mac": self.mac, "mac_bytes": self.mac_bytes,
             "intensity": _intensity(self.flops, self.mac_bytes), "parallelism": self.parallelism,
             "inputs": [list(shape) for shape in self.inputs],
@@ -59,12 +62,13 @@ class OpRecord:
 class BlockFigures:
     """A module seen as a building block, per call (the largest over its calls).
 
-    fragments: conv and pooling ops in the block, the paper's G3 count.
-    branches: most compute ops (conv, pooling, matmul, attention) at one depth of the block's
-    DAG of compute ops, i.e. that could run at once.
+    fragments: convolution and pooling ops (Category.is_fragment), the paper's G3 count.
+    branches: most compute ops (Category.is_compute) at one depth of the block's DAG of compute
+    ops, i.e. that could run at once.
     kernels: ops that launch a kernel (everything but views and allocations).
     elementwise_mac_share / movement_mac_share: the share of the block's MAC spent in
-    element-wise and normalization ops / in data movement, over all calls.
+    element-wise ops (Category.is_elementwise: the paper's G4 set, depthwise convolutions and
+    normalization included) / in data movement, over all calls.
     """
 
     fragments: int
@@ -76,7 +80,12 @@ class BlockFigures:
 
 @dataclass(frozen=True)
 class LayerRecord:
-    """A module with the figures of every op that ran inside it, its descendants' included."""
+    """A module with the figures of every op that ran inside it, its descendants' included;
+    or, where `forward_of` names a module, the ops that module's own forward ran outside its
+    children (a residual add, a flatten, a functional call), so that a module's children and
+    its own row add up to it. Such a row is named `module.(Type.forward)` (the whole model's
+    `(Type.forward)`), one level below its module; `params` holds the parameters the module
+    owns directly, `calls` the calls of its forward."""
 
     name: str
     type: str
@@ -89,6 +98,7 @@ class LayerRecord:
     parallelism: int
     block: BlockFigures
     source: SourceLocation | None
+    forward_of: str | None = None
 
     @property
     def intensity(self) -> float:
@@ -96,7 +106,8 @@ class LayerRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "type": self.type, "depth": self.depth, "calls": self.calls,
+            "name": self.name, "forward_of": self.forward_of, "type": self.type,
+            "depth": self.depth, "calls": self.calls,
             "params": self.params, "flops": self.flops, "mac": self.mac,
             "mac_bytes": self.mac_bytes, "intensity": self.intensity,
             "parallelism": self.parallelism, "fragments": self.block.fragments,
@@ -157,7 +168,12 @@ class UnsupportedOp:
 
 @dataclass(frozen=True)
 class Analysis:
-    """What one forward pass of a model costs, per op, per layer and in total."""
+    """What one forward pass of a model costs, per op, per layer and in total.
+
+    `members` holds, per layer (by name), the indices of the ops its figures count, and
+    `call_members` the same per call of the layer's module (an own-forward row: per call, the
+    ops it ran itself), so that rules and the latency estimate count exactly what the rows do.
+    """
 
     graph: OpGraph
     totals: Totals
@@ -165,6 +181,18 @@ class Analysis:
     ops: tuple[OpRecord, ...]
     unsupported_ops: tuple[UnsupportedOp, ...]
     uncalled_modules: tuple[str, ...]
+    members: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    call_members: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict,
+                                                                    repr=False)
+
+    def ops_in(self, layer: str) -> list[OpRecord]:
+        """The ops a layer's figures count."""
+        return [self.ops[index] for index in self.members.get(layer, ())]
+
+    def ops_per_call(self, layer: str) -> list[list[OpRecord]]:
+        """The layer's ops per call of its module (a container never called: one group of
+        everything in it)."""
+        return [[self.ops[index] for index in call] for call in self.call_members.get(layer, ())]
 
     @property
     def model_type(self) -> str:

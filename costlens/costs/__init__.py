@@ -12,6 +12,9 @@ from . import (  # noqa: F401 (registers)
                pooling,
                reduction,
 )
-from .registry import VIEW_COST, Category, OpCost, cost_of, is_kernel, is_known, lookup
+from .category import Category
+from .conv import input_channels_per_group
+from .registry import VIEW_COST, OpCost, cost_of, is_kernel, is_known, lookup
 
-__all__ = ["Category", "OpCost", "VIEW_COST", "cost_of", "is_kernel", "is_known", "lookup"]
+__all__ = ["Category", "OpCost", "VIEW_COST", "cost_of", "input_channels_per_group", "is_kernel",
+           "is_known", "lookup"]

@@ -14,8 +14,9 @@ writes the score matrix, so MAC counts only q, k, v, the mask and the outputs.
 from __future__ import annotations
 
 from ..graph import OpNode
+from .category import Category
 from .reduction import SOFTMAX_FLOPS_PER_ELEMENT
-from .registry import Category, OpCost, formula, measured
+from .registry import OpCost, formula, measured
 
 _SCALE_FLOPS_PER_SCORE = 1
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from ..graph import OpNode
-from .registry import Category, OpCost, first_input, formula, measured
+from .category import Category
+from .registry import OpCost, first_input, formula, measured
 
 
 @formula("aten.convolution", "aten._convolution", "aten.convolution_overrideable",
@@ -23,7 +24,7 @@ def convolution(node: OpNode) -> OpCost:
         return _transposed(node)
     weight = node.arg("weight")
     taps = math.prod(weight.shape[1:])  # Cin/groups * prod(kernel) per output point
-    return measured(node, node.outputs[0].numel * taps, Category.CONV)
+    return measured(node, node.outputs[0].numel * taps, conv_category(node))
 
 
 @formula("aten.cudnn_convolution_transpose", "aten.miopen_convolution_transpose",
@@ -31,4 +32,21 @@ def convolution(node: OpNode) -> OpCost:
 def _transposed(node: OpNode) -> OpCost:
     weight = node.arg("weight")
     taps = math.prod(weight.shape[1:])  # Cout/groups * prod(kernel) per input point
-    return measured(node, first_input(node).numel * taps, Category.CONV)
+    return measured(node, first_input(node).numel * taps, conv_category(node))
+
+
+def input_channels_per_group(node: OpNode) -> int:
+    """The weight is (out, in / groups, ...) for a convolution, (in, out / groups, ...) for a
+    transposed one."""
+    weight = node.arg("weight")
+    if node.attr("transposed", False):
+        return weight.shape[0] // int(node.attr("groups", 1) or 1)
+    return weight.shape[1]
+
+
+def conv_category(node: OpNode) -> Category:
+    """DEPTHWISE for a grouped convolution with one input channel per group, else CONV."""
+    groups = int(node.attr("groups", 1) or 1)
+    if groups > 1 and input_channels_per_group(node) == 1:
+        return Category.DEPTHWISE
+    return Category.CONV

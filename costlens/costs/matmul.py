@@ -8,7 +8,8 @@ counted as FLOPs.
 from __future__ import annotations
 
 from ..graph import OpNode, TensorMeta
-from .registry import Category, OpCost, formula, measured
+from .category import Category
+from .registry import OpCost, formula, measured
 
 # The left operand's argument name in each schema; its last dimension is the contracted one.
 _LEFT_OPERANDS = ("mat1", "batch1", "mat", "self")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 from ..graph import OpNode, TensorMeta
-from .registry import VIEW_COST, Category, OpCost, first_input, formula, measured
+from .category import Category
+from .registry import VIEW_COST, OpCost, first_input, formula, measured
 
 
 @formula("aten._unsafe_view", "aten.unsafe_split", "aten.unsafe_split_with_sizes",

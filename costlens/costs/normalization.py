@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..graph import OpNode, TensorMeta
-from .registry import Category, OpCost, first_input, formula, measured
+from .category import Category
+from .registry import OpCost, first_input, formula, measured
 
 STATISTICS_FLOPS_PER_ELEMENT = 4
 

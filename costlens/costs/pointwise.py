@@ -7,7 +7,8 @@ these ops is their memory traffic, which MAC counts exactly, not their arithmeti
 from __future__ import annotations
 
 from ..graph import OpNode
-from .registry import Category, OpCost, formula, measured, tag_formula
+from .category import Category
+from .registry import OpCost, formula, measured, tag_formula
 
 
 @tag_formula("pointwise")

@@ -9,7 +9,8 @@ import math
 import re
 
 from ..graph import OpNode
-from .registry import Category, OpCost, first_input, formula, measured
+from .category import Category
+from .registry import OpCost, first_input, formula, measured
 
 
 @formula("aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d",

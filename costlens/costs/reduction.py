@@ -6,7 +6,8 @@ element (log_softmax swaps the division for a subtraction of the log: also 5).
 from __future__ import annotations
 
 from ..graph import OpNode
-from .registry import Category, OpCost, first_input, formula, measured, tag_formula
+from .category import Category
+from .registry import OpCost, first_input, formula, measured, tag_formula
 
 SOFTMAX_FLOPS_PER_ELEMENT = 5
 

@@ -10,24 +10,10 @@ counted as zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Callable, Iterable
 
 from ..graph import OpNode, TensorMeta
-
-
-class Category(str, Enum):
-    """What an op spends its time on; the paper's Figure 2 groups time the same way."""
-
-    CONV = "conv"
-    MATMUL = "matmul"
-    ATTENTION = "attention"
-    ELEMENTWISE = "elementwise"
-    NORMALIZATION = "normalization"
-    POOLING = "pooling"
-    REDUCTION = "reduction"
-    MOVEMENT = "movement"
-    VIEW = "view"  # no data moved and no kernel run: views, reshapes without a copy, allocations
+from .category import Category
 
 
 @dataclass(frozen=True)
@@ -49,7 +35,7 @@ class OpCost:
 
     @property
     def kernel(self) -> bool:
-        return self.category is not Category.VIEW
+        return self.category.launches_kernel
 
 
 Formula = Callable[[OpNode], OpCost]

@@ -7,43 +7,90 @@ several-fold in speed on every device.
 from __future__ import annotations
 
 import math
+from enum import Enum
 
+from ..costs import Category, input_channels_per_group
 from ..graph import OpNode
 
-VIEW = "view"
-UNSUPPORTED = "unsupported"
+
+class KernelClass(str, Enum):
+    """A family of kernels a profile gives rates for; its value is what profiles and JSON
+    reports write. VIEW and UNSUPPORTED have no rates: a view costs dispatch only, and an op
+    with no formula only its fixed cost."""
+
+    CONV_DENSE = "conv_dense"          # groups == 1, a kernel larger than 1
+    CONV_1X1 = "conv_1x1"              # groups == 1, 1x1 (pointwise)
+    CONV_GROUPED = "conv_grouped"      # 1 < groups < channels
+    CONV_DEPTHWISE = "conv_depthwise"  # one input channel per group
+    MATMUL = "matmul"                  # mm, addmm, bmm, linear
+    ATTENTION = "attention"            # fused scaled dot-product attention
+    POOL_MAX = "pool_max"              # max pooling: one comparison per window tap
+    POOL_AVG = "pool_avg"              # average pooling, adaptive included
+    ELEMENTWISE = "elementwise"        # activations, arithmetic, comparisons
+    NORMALIZATION = "normalization"    # batch / layer / group / RMS norm
+    REDUCTION = "reduction"            # sum, mean, softmax, ...
+    MOVEMENT = "movement"              # copies: cat, contiguous, index, embedding, ...
+    VIEW = "view"
+    UNSUPPORTED = "unsupported"
+
+    @property
+    def profiled(self) -> bool:
+        """Whether a profile holds rates for the class."""
+        return self not in (KernelClass.VIEW, KernelClass.UNSUPPORTED)
+
+    @property
+    def memory_bound(self) -> bool:
+        """Whether its FLOPs grow with its bytes, so that only a byte rate can be fitted."""
+        return self in _MEMORY_CLASSES
+
+    @property
+    def category(self) -> Category | None:
+        """The cost category of the ops the class runs (None: ops with no formula)."""
+        return _CATEGORY_OF.get(self)
+
+
+PROFILED_CLASSES = tuple(cls for cls in KernelClass if cls.profiled)
+_MEMORY_CLASSES = frozenset({KernelClass.ELEMENTWISE, KernelClass.NORMALIZATION,
+                             KernelClass.REDUCTION, KernelClass.MOVEMENT})
 
 _BY_CATEGORY = {
-    "matmul": "matmul", "attention": "attention", "elementwise": "elementwise",
-    "normalization": "normalization", "reduction": "reduction", "movement": "movement",
-    "view": VIEW,
+    Category.DEPTHWISE: KernelClass.CONV_DEPTHWISE, Category.MATMUL: KernelClass.MATMUL,
+    Category.ATTENTION: KernelClass.ATTENTION, Category.ELEMENTWISE: KernelClass.ELEMENTWISE,
+    Category.NORMALIZATION: KernelClass.NORMALIZATION, Category.REDUCTION: KernelClass.REDUCTION,
+    Category.MOVEMENT: KernelClass.MOVEMENT, Category.VIEW: KernelClass.VIEW,
 }
 
 
-def kernel_class(node: OpNode, category: str | None) -> str:
+_CATEGORY_OF = {
+    **{cls: category for category, cls in _BY_CATEGORY.items()},
+    KernelClass.CONV_DENSE: Category.CONV, KernelClass.CONV_1X1: Category.CONV,
+    KernelClass.CONV_GROUPED: Category.CONV, KernelClass.POOL_MAX: Category.POOLING,
+    KernelClass.POOL_AVG: Category.POOLING,
+}
+
+
+def kernel_class(node: OpNode, category: Category | None) -> KernelClass:
     """The profile class of `node`, whose cost category is `category` (None: no formula)."""
     if category is None:
-        return UNSUPPORTED
-    if category == "conv":
-        return conv_class(node)
-    if category == "pooling":
-        return "pool_max" if "max" in node.packet else "pool_avg"
+        return KernelClass.UNSUPPORTED
+    if category is Category.CONV:
+        weight = node.arg("weight")
+        if weight is None:
+            return KernelClass.CONV_DENSE
+        return conv_class(int(node.attr("groups", 1) or 1), math.prod(weight.shape[2:]))
+    if category is Category.POOLING:
+        return KernelClass.POOL_MAX if "max" in node.packet else KernelClass.POOL_AVG
     return _BY_CATEGORY[category]
 
 
-def conv_class(node: OpNode) -> str:
-    weight = node.arg("weight")
-    groups = int(node.attr("groups", 1) or 1)
-    if weight is None:
-        return "conv_dense"
+def conv_class(groups: int, kernel_area: int) -> KernelClass:
+    """The class of a convolution that is not depthwise (Category.DEPTHWISE says that)."""
     if groups > 1:
-        transposed = bool(node.attr("transposed", False))
-        per_group_in = weight.shape[0] // groups if transposed else weight.shape[1]
-        return "conv_depthwise" if per_group_in == 1 else "conv_grouped"
-    return "conv_1x1" if math.prod(weight.shape[2:]) == 1 else "conv_dense"
+        return KernelClass.CONV_GROUPED
+    return KernelClass.CONV_1X1 if kernel_area == 1 else KernelClass.CONV_DENSE
 
 
-def shape_features(node: OpNode, kernel_class: str, flops: int,
+def shape_features(node: OpNode, kernel_class: KernelClass, flops: int,
                    parallelism: int) -> tuple[float, ...]:
     """What besides its FLOPs and bytes decides how efficiently a kernel of the class runs an
     op, in decades (log10), as the size correction compares ops with calibration samples.
@@ -56,15 +103,18 @@ def shape_features(node: OpNode, kernel_class: str, flops: int,
     dimension, a pooling window).
     """
     weight = node.arg("weight")
-    if kernel_class.startswith("conv_") and weight is not None and len(weight.shape) > 2:
+    if kernel_class in _CONV_CLASSES and weight is not None and len(weight.shape) > 2:
         groups = int(node.attr("groups", 1) or 1)
+        in_channels = input_channels_per_group(node)
         # (out, in / groups, ...) for a conv; (in, out / groups, ...) for a transposed one
-        in_channels, out_channels = weight.shape[0] // groups, weight.shape[1]
-        if not node.attr("transposed"):
-            in_channels, out_channels = out_channels, in_channels
+        out_channels = weight.shape[1] if node.attr("transposed") else weight.shape[0] // groups
         positions = max(parallelism, 1) // (out_channels * groups)
         return conv_features(in_channels, out_channels, math.prod(weight.shape[2:]), positions)
     return work_features(flops, parallelism)
+
+
+_CONV_CLASSES = frozenset({KernelClass.CONV_DENSE, KernelClass.CONV_1X1,
+                           KernelClass.CONV_GROUPED, KernelClass.CONV_DEPTHWISE})
 
 
 def conv_features(in_per_group: int, out_per_group: int, kernel_area: int,

@@ -1,41 +1,26 @@
 """A platform profile: what one device, at one thread count, does per second and per op.
 
-A profile is plain data (a JSON file, format `costlens-platform/1`), made by `costlens
-calibrate` on the device it describes and read by the latency estimate. Built-in profiles ship in
-`costlens/latency/builtin/`; any other profile is just a file. Every rate is an *effective*
-rate measured through PyTorch, not a datasheet figure, because the estimate must predict what a
-PyTorch model gets, kernel choice and library overheads included.
+A profile is plain data, a JSON file (`format: costlens-platform/2`, JSON Schema:
+costlens/schemas/platform.json) made by `costlens calibrate` on the device it describes and read
+by the latency estimate. Built-in profiles ship in `costlens/latency/builtin/`; any other
+profile is just a file. Every rate is an *effective* rate measured through PyTorch, not a
+datasheet figure, because the estimate must predict what a PyTorch model gets, kernel choice
+and library overheads included. The file holds one rate or sample per line, so a
+recalibration reads as a diff.
 """
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import CostlensError
+from .classes import PROFILED_CLASSES, KernelClass
 
-FORMAT = "costlens-platform/1"
+FORMAT = "costlens-platform/2"
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-PRIOR_WEIGHT = 1.0  # how strongly a size correction is pulled towards none
-
-#: Kernel classes the profile gives rates for, with what usually limits each.
-KERNEL_CLASSES: dict[str, str] = {
-    "conv_dense": "compute",       # groups == 1, a kernel larger than 1
-    "conv_1x1": "compute",         # groups == 1, 1x1 (pointwise)
-    "conv_grouped": "compute",     # 1 < groups < channels
-    "conv_depthwise": "compute",   # one input channel per group
-    "matmul": "compute",           # mm, addmm, bmm, linear
-    "attention": "compute",        # fused scaled dot-product attention
-    "pool_max": "compute",         # max pooling: one comparison per window tap
-    "pool_avg": "compute",         # average pooling, adaptive included
-    "elementwise": "memory",       # activations, arithmetic, comparisons
-    "normalization": "memory",     # batch / layer / group / RMS norm
-    "reduction": "memory",         # sum, mean, softmax, ...
-    "movement": "memory",          # copies: cat, contiguous, index, embedding, ...
-}
 
 
 @dataclass(frozen=True)
@@ -45,7 +30,7 @@ class ClassRate:
     flops_per_s / bytes_per_s: the class's FLOP rate and its byte rate on data in cache; None
     where the rate never bound in calibration. overhead_s: what one op of the class costs beyond its
     work: dispatch or launch, the Python wrapper of its functional form, argument checks, as
-    paid inside a network (see calibrate.py).
+    paid inside a network (see measure/calibrate.py).
     """
 
     flops_per_s: float | None
@@ -58,20 +43,21 @@ class Sample:
     """One calibration measurement, kept in the profile so a fit can be checked or redone:
     the time of one call of the layer (its module call and fixed cost included)."""
 
-    kernel_class: str
+    kernel_class: KernelClass
     label: str
     flops: int
     mac_bytes: int
     parallelism: int
     seconds: float
-    warm: bool = False  # measured warm: its weights and code in cache (calibrate._workloads)
-    features: tuple[float, ...] = ()  # classes.shape_features of the op (none: older profiles)
+    warm: bool = False  # measured warm: its weights and code in cache (see calibrate)
+    features: tuple[float, ...] = ()  # classes.shape_features of the op (none: older method)
 
 
 @dataclass(frozen=True)
 class Profile:
     """The fitted parameters of one device at one thread count.
 
+    method: how it was calibrated, in words (`costlens calibrate --list` shows it).
     op_overhead_s: fixed cost of the smallest op that runs a kernel (dispatch on a CPU, launch
     on a GPU); used for ops no class covers.
     view_overhead_s: cost of an op that runs none (views, reshapes): dispatch only.
@@ -98,6 +84,7 @@ class Profile:
     torch_version: str
     created: str
     calibration_seconds: float
+    method: str
     op_overhead_s: float
     view_overhead_s: float
     module_call_overhead_s: float
@@ -105,12 +92,12 @@ class Profile:
     cache_bytes: int
     saturation: float
     overlap: bool
-    rates: dict[str, ClassRate]
-    warm_rates: dict[str, ClassRate]
+    rates: dict[KernelClass, ClassRate]
+    warm_rates: dict[KernelClass, ClassRate]
     in_network_factor: float
     samples: tuple[Sample, ...] = field(default=(), repr=False)
 
-    def rate(self, kernel_class: str, warm: bool = False) -> ClassRate:
+    def rate(self, kernel_class: KernelClass, warm: bool = False) -> ClassRate:
         return (self.warm_rates if warm else self.rates)[kernel_class]
 
     def coldness(self, working_set_bytes: int) -> float:
@@ -121,64 +108,50 @@ class Profile:
             return 0.0
         return min(1.0, math.log(working_set_bytes / self.cache_bytes) / math.log(4))
 
-    def correction(self, kernel_class: str, flops: int, mac_bytes: int, warm: bool = False,
-                   features: tuple[float, ...] = ()) -> float:
-        """How much slower than its roofline an op of this size and shape runs, judged by the
-        class's calibration samples nearest in (log FLOPs, log MAC bytes, shape features): a
-        weighted geometric mean of their measured-over-roofline ratios, pulled towards 1 (no
-        correction) as the nearest samples lie further away (a sample a decade away counts as
-        much as the pull to 1 does, one at the same size a hundred times as much). A class's
-        kernels are not equally efficient at every shape (a 1x1 conv with 9 input channels
-        runs far below its class's rate) and one rate cannot say so; the samples can, within
-        the range they cover. `warm` picks the samples of a network that fits in the cache;
-        `features` are classes.shape_features of the op (samples of older profiles, which have
-        none, are compared by size alone)."""
-        here = (math.log10(flops + 1), math.log10(mac_bytes + 1), *features)
-        nearest = sorted((math.dist(here[:len(point)], point), log_ratio)
-                         for point, log_ratio in self._residuals.get((kernel_class, warm), ())
-                         if len(point) in (2, len(here)))[:3]
-        weights = [1 / (distance + 0.1) ** 2 for distance, _ in nearest]
-        weighted = sum(w * log_ratio for w, (_, log_ratio) in zip(weights, nearest))
-        return math.exp(weighted / (sum(weights) + PRIOR_WEIGHT))
-
-    @cached_property
-    def _residuals(self) -> dict[tuple[str, bool], list[tuple[tuple[float, float], float]]]:
-        from .estimate import roofline_seconds
-        residuals: dict[tuple[str, bool], list[tuple[tuple[float, float], float]]] = {}
-        for sample in self.samples:
-            predicted = roofline_seconds(self, sample.kernel_class, sample.flops,
-                                         sample.mac_bytes, sample.parallelism, sample.warm)[0]
-            predicted += self.module_call_overhead_s
-            residuals.setdefault((sample.kernel_class, sample.warm), []).append(
-                ((math.log10(sample.flops + 1), math.log10(sample.mac_bytes + 1),
-                  *sample.features), math.log(sample.seconds / predicted)))
-        return residuals
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["rates"] = {name: asdict(rate) for name, rate in self.rates.items()}
-        data["warm_rates"] = {name: asdict(rate) for name, rate in self.warm_rates.items()}
-        data["samples"] = [asdict(sample) for sample in self.samples]
+        for key in ("rates", "warm_rates"):
+            data[key] = {cls.value: asdict(rate) for cls, rate in getattr(self, key).items()}
+        data["samples"] = [{**asdict(sample), "kernel_class": sample.kernel_class.value,
+                            "features": list(sample.features)} for sample in self.samples]
         return {"format": FORMAT, **data}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        """Indented JSON with each rate and each sample on one line."""
+        lines = []
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                items = [f"    {json.dumps(name)}: {_compact(item)}"
+                         for name, item in value.items()]
+                text = "{\n" + ",\n".join(items) + "\n  }"
+            elif isinstance(value, list):
+                text = "[\n" + ",\n".join(f"    {_compact(item)}" for item in value) + "\n  ]"
+            else:
+                text = json.dumps(value)
+            lines.append(f"  {json.dumps(key)}: {text}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """The profile in `data`; ValueError for another format or a missing part."""
         if data.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} profile (format: {data.get('format')!r})")
+            raise ValueError(f"format {data.get('format')!r} is not {FORMAT}")
         fields = {key: value for key, value in data.items() if key != "format"}
-        fields["rates"] = {name: ClassRate(**rate) for name, rate in data["rates"].items()}
-        fields["warm_rates"] = {name: ClassRate(**rate)
-                                for name, rate in data["warm_rates"].items()}
-        fields["samples"] = tuple(Sample(**{**sample, "features": tuple(
-            sample.get("features", ()))}) for sample in data.get("samples", ()))
-        missing = (set(KERNEL_CLASSES) - set(fields["rates"])) | (
-            set(KERNEL_CLASSES) - set(fields["warm_rates"]))
-        if missing:
-            raise ValueError(f"no rate for {', '.join(sorted(missing))}")
+        for key in ("rates", "warm_rates"):
+            fields[key] = {KernelClass(name): ClassRate(**rate)
+                           for name, rate in data[key].items()}
+            missing = set(PROFILED_CLASSES) - set(fields[key])
+            if missing:
+                raise ValueError(f"no {key} for {', '.join(sorted(c.value for c in missing))}")
+        fields["samples"] = tuple(
+            Sample(**{**sample, "kernel_class": KernelClass(sample["kernel_class"]),
+                      "features": tuple(sample["features"])})
+            for sample in data.get("samples", ()))
         return cls(**fields)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "))
 
 
 def builtin_profiles() -> dict[str, Path]:
@@ -201,6 +174,14 @@ def load_profile(spec: str) -> Profile:
     except json.JSONDecodeError as error:
         raise CostlensError(f"platform profile {spec} is not JSON: {error.msg} at line "
                             f"{error.lineno}") from None
+    if not isinstance(data, dict) or not str(data.get("format", "")).startswith(
+            "costlens-platform/"):
+        raise CostlensError(f"platform profile {spec} is not a costlens platform profile (no "
+                            "`format: costlens-platform/N`)")
+    if data["format"] != FORMAT:
+        raise CostlensError(f"platform profile {spec} is {data['format']}, an older format "
+                            f"this costlens does not read ({FORMAT}): recalibrate with "
+                            "`costlens calibrate`")
     try:
         return Profile.from_dict(data)
     except (ValueError, TypeError, KeyError, AttributeError) as error:

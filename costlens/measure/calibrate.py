@@ -31,8 +31,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..api import analyze
-from ..latency.classes import VIEW, kernel_class, shape_features
-from ..latency.profile import KERNEL_CLASSES, ClassRate, Profile, Sample
+from ..latency.classes import (
+    PROFILED_CLASSES,
+    KernelClass,
+    kernel_class,
+    shape_features,
+)
+from ..latency.profile import ClassRate, Profile, Sample
 from .timing import ROUNDS, Work, check_device, device_name, interleaved, threads
 
 GPU_CALLS = 8  # calls per timing on a GPU (see _calls_per_timing)
@@ -44,7 +49,7 @@ WARM_UP_CALLS = 3  # untimed calls before a warm timing
 class Case:
     """One shape of one kernel class: a layer factory and the input it runs on."""
 
-    kernel_class: str
+    kernel_class: KernelClass
     label: str
     layer: Callable[[], nn.Module]
     inputs: Callable[[], tuple[torch.Tensor, ...]]
@@ -99,10 +104,10 @@ def cases() -> list[Case]:
                                     (256, 256, 14, 1), (512, 512, 14, 1), (128, 128, 7, 1),
                                     (256, 256, 7, 1), (512, 512, 7, 1), (128, 128, 56, 2),
                                     (256, 256, 28, 2), (512, 512, 14, 2)]:
-        conv("conv_dense", cin, cout, size, 3, stride)
-    conv("conv_dense", 3, 64, 224, 7, 2)
-    conv("conv_dense", 32, 64, 28, 5)
-    conv("conv_dense", 16, 32, 14, 5)
+        conv(KernelClass.CONV_DENSE, cin, cout, size, 3, stride)
+    conv(KernelClass.CONV_DENSE, 3, 64, 224, 7, 2)
+    conv(KernelClass.CONV_DENSE, 32, 64, 28, 5)
+    conv(KernelClass.CONV_DENSE, 16, 32, 14, 5)
     for cin, cout, size in [(9, 108, 56), (108, 9, 56), (32, 32, 56), (22, 44, 56),
                             (16, 16, 56), (24, 24, 56), (58, 58, 28), (64, 256, 56),
                             (256, 64, 56), (128, 128, 28), (116, 116, 14), (256, 256, 14),
@@ -112,11 +117,11 @@ def cases() -> list[Case]:
                             (256, 512, 28), (512, 256, 28), (512, 128, 28), (96, 576, 14),
                             (512, 1024, 14), (1024, 512, 14), (1024, 256, 14),
                             (1024, 2048, 7), (320, 1280, 7), (464, 1024, 7)]:
-        conv("conv_1x1", cin, cout, size, 1)
+        conv(KernelClass.CONV_1X1, cin, cout, size, 1)
     for channels, size, stride in [(24, 56, 2), (58, 28, 1), (116, 14, 1), (232, 7, 1),
                                    (32, 112, 1), (96, 112, 2), (144, 56, 1), (192, 28, 1),
                                    (384, 14, 1), (960, 7, 1), (48, 28, 1), (144, 28, 2)]:
-        conv("conv_depthwise", channels, channels, size, 3, stride, groups=channels)
+        conv(KernelClass.CONV_DEPTHWISE, channels, channels, size, 3, stride, groups=channels)
     for cin, cout, size, kernel, groups in [(128, 128, 56, 3, 32), (256, 256, 28, 3, 32),
                                             (512, 512, 14, 3, 32), (1024, 1024, 7, 3, 32),
                                             (240, 60, 28, 1, 3), (60, 240, 28, 1, 3),
@@ -127,18 +132,18 @@ def cases() -> list[Case]:
                                             (96, 96, 28, 1, 4), (480, 120, 14, 1, 3),
                                             (120, 480, 14, 1, 3), (64, 64, 56, 3, 4),
                                             (128, 128, 28, 3, 8)]:
-        conv("conv_grouped", cin, cout, size, kernel, groups=groups)
+        conv(KernelClass.CONV_GROUPED, cin, cout, size, kernel, groups=groups)
     for tokens, cin, cout in [(1, 1024, 1000), (1, 2048, 1000), (1, 464, 1000), (16, 256, 256),
                               (64, 256, 1024), (128, 512, 512), (256, 1024, 256),
                               (128, 256, 768), (256, 128, 128), (4, 512, 512), (1, 1280, 1000),
                               (128, 256, 256), (128, 1024, 256), (256, 256, 688),
                               (256, 688, 256), (256, 256, 1024), (128, 256, 8192),
                               (128, 768, 3072), (32, 512, 2048)]:
-        out.append(Case("matmul", f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
+        out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
     for heads, length, dim in [(4, 64, 32), (4, 256, 32), (8, 128, 64), (8, 512, 64),
                                (2, 32, 16), (4, 128, 64)]:
-        out.append(Case("attention", f"{heads}h L{length} d{dim}",
+        out.append(Case(KernelClass.ATTENTION, f"{heads}h L{length} d{dim}",
                         lambda: _Call(F.scaled_dot_product_attention),
                         lambda heads=heads, length=length, dim=dim: tuple(
                             torch.randn(1, heads, length, dim) for _ in range(3))))
@@ -146,7 +151,7 @@ def cases() -> list[Case]:
                                            (64, 56, 2, 2), (128, 28, 2, 2), (192, 28, 3, 1),
                                            (32, 14, 3, 1), (192, 56, 3, 2), (256, 28, 3, 1),
                                            (480, 28, 3, 2), (512, 14, 3, 1), (832, 7, 3, 1)]:
-        out.append(Case("pool_max", f"{channels}@{size} {kernel}x{kernel}/{stride}",
+        out.append(Case(KernelClass.POOL_MAX, f"{channels}@{size} {kernel}x{kernel}/{stride}",
                         lambda kernel=kernel, stride=stride: nn.MaxPool2d(
                             kernel, stride, kernel // 2 if stride == 1 or kernel == 3 else 0),
                         _maps(channels, size)))
@@ -162,66 +167,70 @@ def cases() -> list[Case]:
             (64, 14, "adaptive 4", lambda: nn.AdaptiveAvgPool2d(4)),
             (256, 14, "adaptive 4", lambda: nn.AdaptiveAvgPool2d(4)),
             (464, 7, "7x7", lambda: nn.AvgPool2d(7))]:
-        out.append(Case("pool_avg", f"average {channels}@{size} {kind}", layer,
+        out.append(Case(KernelClass.POOL_AVG, f"average {channels}@{size} {kind}", layer,
                         _maps(channels, size)))
     for channels, size in [(8, 8), (24, 28), (24, 112), (64, 56), (116, 28), (256, 56),
                            (1024, 7), (32, 112)]:
-        out.append(Case("elementwise", f"relu {channels}@{size}", nn.ReLU,
+        out.append(Case(KernelClass.ELEMENTWISE, f"relu {channels}@{size}", nn.ReLU,
                         _maps(channels, size)))
     for channels, size in [(16, 14), (64, 28), (256, 56), (128, 56)]:
-        out.append(Case("elementwise", f"add {channels}@{size}", lambda: _Call(torch.add),
-                        _pairs(channels, size)))
+        out.append(Case(KernelClass.ELEMENTWISE, f"add {channels}@{size}",
+                        lambda: _Call(torch.add), _pairs(channels, size)))
     for tokens, dim in [(64, 256), (256, 1024)]:
-        out.append(Case("elementwise", f"gelu {tokens}x{dim}", nn.GELU, _tokens(tokens, dim)))
-    out.append(Case("elementwise", "relu6 96@112", nn.ReLU6, _maps(96, 112)))
+        out.append(Case(KernelClass.ELEMENTWISE, f"gelu {tokens}x{dim}", nn.GELU,
+                        _tokens(tokens, dim)))
+    out.append(Case(KernelClass.ELEMENTWISE, "relu6 96@112", nn.ReLU6, _maps(96, 112)))
     for channels, size in [(24, 112), (64, 56), (128, 28), (256, 14), (512, 7), (1024, 7),
                            (16, 14), (2048, 7)]:
-        out.append(Case("normalization", f"batch norm {channels}@{size}",
+        out.append(Case(KernelClass.NORMALIZATION, f"batch norm {channels}@{size}",
                         lambda channels=channels: nn.BatchNorm2d(channels).eval(),
                         _maps(channels, size)))
     for tokens, dim in [(64, 256), (256, 512), (128, 1024), (1, 768)]:
-        out.append(Case("normalization", f"layer norm {tokens}x{dim}",
+        out.append(Case(KernelClass.NORMALIZATION, f"layer norm {tokens}x{dim}",
                         lambda dim=dim: nn.LayerNorm(dim), _tokens(tokens, dim)))
     for channels, size in [(1024, 7), (2048, 7), (256, 56), (64, 14)]:
         # a global average pool runs as a mean over the map
-        out.append(Case("reduction", f"global average pool {channels}@{size}",
+        out.append(Case(KernelClass.REDUCTION, f"global average pool {channels}@{size}",
                         lambda: nn.AdaptiveAvgPool2d(1), _maps(channels, size)))
     for shape in [(4, 256, 256), (8, 128, 128), (1, 1000), (1, 64, 64)]:
-        out.append(Case("reduction", f"softmax {'x'.join(map(str, shape))}",
+        out.append(Case(KernelClass.REDUCTION, f"softmax {'x'.join(map(str, shape))}",
                         lambda: nn.Softmax(-1), _tokens(*shape)))
     for channels, size in [(58, 28), (116, 14), (24, 56), (232, 7), (128, 56)]:
-        out.append(Case("movement", f"cat 2x{channels}@{size}",
+        out.append(Case(KernelClass.MOVEMENT, f"cat 2x{channels}@{size}",
                         lambda: _Call(lambda x, y: torch.cat((x, y), 1)), _pairs(channels, size)))
-        out.append(Case("movement", f"shuffle {2 * channels}@{size}", lambda: _Call(_shuffle),
+        out.append(Case(KernelClass.MOVEMENT, f"shuffle {2 * channels}@{size}",
+                        lambda: _Call(_shuffle),
                         _maps(2 * channels, size)))
     return out
 
 
-def tiny_layers() -> dict[str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
+def tiny_layers() -> dict[KernelClass | str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
     """One layer of each kernel class on inputs too small to take any time, plus a bare module
     call and a view: what each costs is its fixed cost per op."""
     maps = torch.randn(1, 8, 4, 4)
     rows = torch.randn(4, 16)
     heads = torch.randn(1, 2, 4, 8)
     return {
-        "conv_dense": (nn.Conv2d(8, 8, 3, 1, 1, bias=False), (maps,)),
-        "conv_1x1": (nn.Conv2d(8, 8, 1, bias=False), (maps,)),
-        "conv_grouped": (nn.Conv2d(8, 8, 3, 1, 1, groups=2, bias=False), (maps,)),
-        "conv_depthwise": (nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False), (maps,)),
-        "matmul": (nn.Linear(16, 16), (rows,)),
-        "attention": (_Call(F.scaled_dot_product_attention), (heads, heads, heads)),
-        "pool_max": (nn.MaxPool2d(3, 1, 1), (maps,)),
-        "pool_avg": (nn.AvgPool2d(2), (maps,)),
-        "elementwise": (nn.ReLU(), (maps,)),
-        "normalization": (nn.BatchNorm2d(8).eval(), (maps,)),
-        "reduction": (nn.Softmax(-1), (rows,)),
-        "movement": (_Call(lambda x: torch.cat((x, x), 1)), (maps,)),
-        VIEW: (_Call(lambda x: x.view(-1)), (maps,)),
+        KernelClass.CONV_DENSE: (nn.Conv2d(8, 8, 3, 1, 1, bias=False), (maps,)),
+        KernelClass.CONV_1X1: (nn.Conv2d(8, 8, 1, bias=False), (maps,)),
+        KernelClass.CONV_GROUPED: (nn.Conv2d(8, 8, 3, 1, 1, groups=2, bias=False), (maps,)),
+        KernelClass.CONV_DEPTHWISE: (nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False), (maps,)),
+        KernelClass.MATMUL: (nn.Linear(16, 16), (rows,)),
+        KernelClass.ATTENTION: (_Call(F.scaled_dot_product_attention), (heads, heads, heads)),
+        KernelClass.POOL_MAX: (nn.MaxPool2d(3, 1, 1), (maps,)),
+        KernelClass.POOL_AVG: (nn.AvgPool2d(2), (maps,)),
+        KernelClass.ELEMENTWISE: (nn.ReLU(), (maps,)),
+        KernelClass.NORMALIZATION: (nn.BatchNorm2d(8).eval(), (maps,)),
+        KernelClass.REDUCTION: (nn.Softmax(-1), (rows,)),
+        KernelClass.MOVEMENT: (_Call(lambda x: torch.cat((x, x), 1)), (maps,)),
+        KernelClass.VIEW: (_Call(lambda x: x.view(-1)), (maps,)),
         MODULE_CALL: (nn.Identity(), (maps,)),
     }
 
 
 MODULE_CALL = "module call"
+METHOD = ("one calibration network, every layer timed where it stands, cold and warm; each "
+          "figure the fastest of the rounds; samples with shape features")
 COLD, WARM, TINY, STREAM = "cold", "warm", "tiny", "tiny stream"
 STREAM_REPEATS = 4
 BANDWIDTH = "memory bandwidth"
@@ -277,8 +286,8 @@ class Plan:
                 self.sizes[f"{regime} {case.label}"] = sample.mac_bytes
         calls = _calls_per_timing(device)
         for kind, (layer, inputs) in tiny_layers().items():
-            self.works[f"{TINY} {kind}"] = _workloads([layer] * calls, inputs, device)[1]
-            self.sizes[f"{TINY} {kind}"] = _bytes(inputs)
+            self.works[_tiny(kind)] = _workloads([layer] * calls, inputs, device)[1]
+            self.sizes[_tiny(kind)] = _bytes(inputs)
         self.works[STREAM], self.sizes[STREAM] = _tiny_stream(device)
         self.bandwidth = _Bandwidth(device)
         self.works[BANDWIDTH] = Work(self.bandwidth)
@@ -286,7 +295,7 @@ class Plan:
 
     def fit(self, seconds: dict[str, float], name: str | None = None) -> Profile:
         """The profile these workload times give."""
-        warm = {kind: seconds[f"{TINY} {kind}"] for kind in tiny_layers()}
+        warm = {kind: seconds[_tiny(kind)] for kind in tiny_layers()}
         in_network = seconds[STREAM] / statistics.fmean(warm.values())
         fixed = {WARM: warm, COLD: {kind: in_network * value for kind, value in warm.items()}}
         module_call = fixed[COLD][MODULE_CALL]
@@ -299,9 +308,9 @@ class Plan:
             name=name or f"{self.device.type}-{used}t", device=self.device.type,
             device_name=device_name(self.device), threads=used,
             torch_version=torch.__version__, created=datetime.date.today().isoformat(),
-            calibration_seconds=0.0,
-            op_overhead_s=max(fixed[COLD]["elementwise"] - module_call, 0.0),
-            view_overhead_s=max(fixed[COLD][VIEW] - module_call, 0.0),
+            calibration_seconds=0.0, method=METHOD,
+            op_overhead_s=max(fixed[COLD][KernelClass.ELEMENTWISE] - module_call, 0.0),
+            view_overhead_s=max(fixed[COLD][KernelClass.VIEW] - module_call, 0.0),
             module_call_overhead_s=module_call,
             bandwidth_bytes_per_s=self.bandwidth.bytes / seconds[BANDWIDTH],
             cache_bytes=self.cache_bytes,
@@ -309,13 +318,18 @@ class Plan:
             rates={}, warm_rates={}, samples=tuple(samples),
             in_network_factor=round(in_network, 3))
         rates: dict[str, dict[str, ClassRate]] = {COLD: {}, WARM: {}}
-        for regime, cls in itertools.product(rates, KERNEL_CLASSES):
+        for regime, cls in itertools.product(rates, PROFILED_CLASSES):
             flop_rate, byte_rate = fit_rates(
                 base, [s for s in samples if s.kernel_class == cls and s.warm == (regime == WARM)],
                 fixed[regime][cls])
             rates[regime][cls] = ClassRate(flops_per_s=flop_rate, bytes_per_s=byte_rate,
                                            overhead_s=max(fixed[regime][cls] - module_call, 0.0))
         return dataclasses.replace(base, rates=rates[COLD], warm_rates=rates[WARM])
+
+
+def _tiny(kind: KernelClass | str) -> str:
+    """The workload name of a tiny layer."""
+    return f"{TINY} {kind.value if isinstance(kind, KernelClass) else kind}"
 
 
 def _batched(case: Case, batch: int) -> Case:
@@ -464,7 +478,7 @@ def fit_rates(profile: Profile, samples: Sequence[Sample],
     nbytes = torch.tensor([s.mac_bytes for s in samples], dtype=torch.float64)
     work_items = torch.tensor([max(s.parallelism, 1) for s in samples], dtype=torch.float64)
     measured = torch.tensor([s.seconds for s in samples], dtype=torch.float64)
-    memory_class = KERNEL_CLASSES[samples[0].kernel_class] == "memory"
+    memory_class = samples[0].kernel_class.memory_bound
     flop_rates = (torch.tensor([math.inf], dtype=torch.float64) if memory_class
                   else _rate_grid(flops / measured)).view(-1, 1, 1)
     byte_rates = _rate_grid(nbytes / measured).view(1, -1, 1)

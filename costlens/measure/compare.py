@@ -12,17 +12,26 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from ..analysis import Analysis
-from ..latency.classes import UNSUPPORTED, VIEW
+from ..costs import Category
+from ..latency.classes import KernelClass
 from ..latency.estimate import LatencyEstimate
 from .op_times import Measurement
 
-#: The paper's Figure 2 groups of run time.
-GROUPS = {
-    "conv_dense": "conv", "conv_1x1": "conv", "conv_grouped": "conv", "conv_depthwise": "conv",
-    "elementwise": "element-wise", "normalization": "element-wise",
-    "movement": "data movement", VIEW: "data movement",
-}
 GROUP_ORDER = ("conv", "element-wise", "data movement", "other")
+
+
+def figure2_group(kernel_class: KernelClass) -> str:
+    """The paper's Figure 2 group of run time a kernel class falls in, by its category's
+    groups: element-wise (depthwise convolutions and normalization included, as in G4), data
+    movement (views too), conv, or other."""
+    category = kernel_class.category
+    if category is None:
+        return "other"
+    if category.is_elementwise:
+        return "element-wise"
+    if category.is_movement or not category.launches_kernel:
+        return "data movement"
+    return "conv" if category is Category.CONV else "other"
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurem
             depth: int) -> Comparison:
     analysed = [(op.module, op.op) for op in analysis.ops]
     timed = [(op.module, op.op) for op in measurement.ops]
-    class_of_name: dict[str, str] = {}
+    class_of_name: dict[str, KernelClass] = {}
     for op, time in zip(analysis.ops, estimate.ops):
         class_of_name.setdefault(op.op, time.kernel_class)
     matcher = difflib.SequenceMatcher(None, analysed, timed, autojunk=False)
@@ -60,25 +69,29 @@ def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurem
     for block in matcher.get_matching_blocks():
         for offset in range(block.size):
             real_class[block.b + offset] = estimate.ops[block.a + offset].kernel_class
-    layer_measured = measurement.by_module()
-    names = [layer.name for layer in analysis.layers if 0 < layer.depth <= depth]
-    layers = tuple(Compared(name, layer_measured.get(name, 0.0), estimate.layers[name].seconds,
-                            analysis.layer(name).flops) for name in names)
-    measured_class: dict[str, float] = defaultdict(float)
+    subtree = measurement.by_module()
+    own: dict[str, float] = defaultdict(float)  # ops a module ran itself, for own-forward rows
+    for timed_op in measurement.ops:
+        own[timed_op.module] += timed_op.seconds
+    layers = tuple(Compared(layer.name, own[layer.forward_of] if layer.forward_of is not None
+                            else subtree.get(layer.name, 0.0),
+                            estimate.layers[layer.name].seconds, layer.flops)
+                   for layer in analysis.layers if 0 < layer.depth <= depth)
+    measured_class: dict[KernelClass, float] = defaultdict(float)
     for op, cls in zip(measurement.ops, real_class):
         measured_class[cls] += op.seconds
-    estimated_class: dict[str, float] = defaultdict(float)
-    flops_class: dict[str, int] = defaultdict(int)
+    estimated_class: dict[KernelClass, float] = defaultdict(float)
+    flops_class: dict[KernelClass, int] = defaultdict(int)
     for op, time in zip(analysis.ops, estimate.ops):
         estimated_class[time.kernel_class] += time.seconds
         flops_class[time.kernel_class] += op.flops or 0
     class_names = sorted(set(measured_class) | set(estimated_class),
                          key=lambda c: -measured_class.get(c, 0.0))
-    classes = tuple(Compared(c, measured_class.get(c, 0.0), estimated_class.get(c, 0.0),
+    classes = tuple(Compared(c.value, measured_class.get(c, 0.0), estimated_class.get(c, 0.0),
                              flops_class.get(c, 0)) for c in class_names)
     grouped: dict[str, list[float]] = {g: [0.0, 0.0, 0] for g in GROUP_ORDER}
-    for row in classes:
-        group = grouped[GROUPS.get(row.name, "other")]
+    for cls, row in zip(class_names, classes):
+        group = grouped[figure2_group(cls)]
         group[0] += row.measured
         group[1] += row.estimated
         group[2] += row.flops
@@ -88,7 +101,7 @@ def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurem
                       measurement.seconds, measurement.fastest, estimate.seconds)
 
 
-def _name_class(op: str, known: dict[str, str]) -> str:
+def _name_class(op: str, known: dict[str, KernelClass]) -> KernelClass:
     """The class of a real op the trace did not record (a device's own kernel, such as
     cudnn_batch_norm): by the analysed op of the same name, else by its name."""
     if op in known:
@@ -96,9 +109,10 @@ def _name_class(op: str, known: dict[str, str]) -> str:
     for part, cls in _NAME_PARTS:
         if part in op:
             return cls
-    return UNSUPPORTED
+    return KernelClass.UNSUPPORTED
 
 
-_NAME_PARTS = (("attention", "attention"), ("norm", "normalization"), ("conv", "conv_dense"),
-               ("pool", "pool_avg"), ("softmax", "reduction"), ("mm", "matmul"),
-               ("copy", "movement"), ("cat", "movement"))
+_NAME_PARTS = (("attention", KernelClass.ATTENTION), ("norm", KernelClass.NORMALIZATION),
+               ("conv", KernelClass.CONV_DENSE), ("pool", KernelClass.POOL_AVG),
+               ("softmax", KernelClass.REDUCTION), ("mm", KernelClass.MATMUL),
+               ("copy", KernelClass.MOVEMENT), ("cat", KernelClass.MOVEMENT))

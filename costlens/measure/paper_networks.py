@@ -20,7 +20,8 @@ loop over the table:
         model, x = g2_network(**table2_kwargs(row, platform="cpu"))
 
 They live in the package because `costlens guidelines` runs them; examples/paper_benchmarks.py
-offers them as TARGETs: ``costlens report 'examples/paper_benchmarks.py:g2_network(groups=8, c=360)'``.
+offers them as TARGETs:
+``costlens report 'examples/paper_benchmarks.py:g2_network(groups=8, c=360)'``.
 """
 
 from __future__ import annotations

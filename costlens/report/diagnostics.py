@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..lint.rule import Diagnostic, Severity
+from ..linting.finding import Diagnostic, Severity
 
 JSON_VERSION = 1
 

@@ -1,4 +1,5 @@
-"""The JSON report: the Analysis's own JSON (schema: schema.json), with the latency figures of
+"""The JSON report: the Analysis's own JSON (JSON Schema: costlens/schemas/report.json), with
+the latency figures of
 a platform estimate added where one is given."""
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ def with_latency(report: dict[str, Any], latency: LatencyEstimate) -> dict[str, 
     for layer in report["layers"]:
         timed = latency.layers[layer["name"]]
         layer.update(latency_ms=rounded_ms(timed.seconds), time_share=round(timed.share, 6),
-                     bound=timed.bound)
+                     bound=timed.bound.value)
     for op in report["ops"]:
         timed = latency.ops[op["index"]]
-        op.update(latency_ms=rounded_ms(timed.seconds), kernel_class=timed.kernel_class,
-                  bound=timed.bound)
+        op.update(latency_ms=rounded_ms(timed.seconds), kernel_class=timed.kernel_class.value,
+                  bound=timed.bound.value)
     return report

@@ -13,7 +13,7 @@ from ..units import human, percent
 
 
 def render_profile(profile: Profile, path: str) -> str:
-    rows = [[name, _rate(rate.flops_per_s, "FLOP/s"), _rate(rate.bytes_per_s, "B/s"),
+    rows = [[name.value, _rate(rate.flops_per_s, "FLOP/s"), _rate(rate.bytes_per_s, "B/s"),
              f"{rate.overhead_s * 1e6:.1f}"] for name, rate in profile.rates.items()]
     lines = [
         f"Platform profile {profile.name}: {profile.device_name} ({profile.device}, "

@@ -8,7 +8,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from .. import __version__
-from ..lint.rule import Rule
+from ..linting.rule import Rule
 from .diagnostics import LintRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

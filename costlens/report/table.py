@@ -52,15 +52,11 @@ def latency_line(latency: LatencyEstimate) -> str:
 def _cells(row: Row) -> list[str]:
     cells = [row.name, row.type, human(row.params), human(row.flops), human(row.mac),
              human(row.mac_bytes, "B"), f"{row.intensity:.2f}", human(row.parallelism),
-             _count(row.fragments), _count(row.branches), str(row.kernels),
+             str(row.fragments), str(row.branches), str(row.kernels),
              percent(row.elementwise_mac_share)]
     if row.latency_ms is not None:
         cells += [f"{row.latency_ms:.3f}", percent(row.time_share or 0.0), row.bound or "-"]
     return cells
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else str(value)
 
 
 def _title(analysis: Analysis) -> str:

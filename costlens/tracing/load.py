@@ -89,7 +89,8 @@ def load(text: str, base: Path | None = None, *, trust_pickle: bool = False) -> 
         raise CostlensError(f"{target.text}: the factory raised "
                             f"{type(error).__name__}: {first_line(error)}") from error
     model, inputs = _model_and_inputs(target, built)
-    return LoadedModel(target, model, inputs, _definition(factory, module, target.factory.split('.')[0]))
+    location = _definition(factory, module, target.factory.split('.')[0])
+    return LoadedModel(target, model, inputs, location)
 
 
 def model_inputs(loaded: LoadedModel, shapes: Sequence[str] = (),

@@ -41,8 +41,10 @@ from typing import Any, Mapping
 
 from ..errors import CostlensError, first_line
 from ..latency.profile import builtin_profiles
-from .rule import Rule, Severity, parse_quantity
+from .finding import Severity
+from .rule import Rule
 from .rulebook import check_codes
+from .values import parse_quantity
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,7 +11,9 @@ from ..analysis import Analysis
 from ..graph import SourceLocation
 from ..latency import LatencyEstimate, Profile, estimate
 from .budget import BudgetRule
-from .rule import Diagnostic, Finding, Rule, RuleContext, Severity
+from .context import RuleContext
+from .finding import Diagnostic, Finding, Severity, TimeCost
+from .rule import Rule
 
 
 @dataclass(frozen=True)
@@ -47,27 +49,20 @@ def lint_analysis(analysis: Analysis, target: str, settings: LintSettings,
         for finding in rule().check(context):
             if _ignored(finding.module, rule.code, settings.per_module_ignores):
                 continue
-            severity, message, figures = rule.severity, finding.message, finding.figures
+            severity, cost = rule.severity, None
             if latency is not None and finding.seconds is not None:
-                severity, message, figures = _timed(rule.severity, finding, latency)
+                cost = _time_cost(finding, latency)
+                severity = (Severity.NOTE if cost.share < NOTE_BELOW else
+                            Severity.ERROR if cost.share >= ERROR_FROM else rule.severity)
             diagnostics.append(Diagnostic(rule.code, rule.name, severity, target,
-                                          finding.module, message, locate(finding.module),
-                                          figures))
+                                          locate(finding.module), finding, cost))
     return sorted(diagnostics, key=lambda d: (d.location.file, d.location.line, d.code, d.module))
 
 
-def _timed(default: Severity, finding: Finding, latency: LatencyEstimate
-           ) -> tuple[Severity, str, dict[str, Any]]:
-    """Severity, message and figures of a finding that carries its estimated time."""
+def _time_cost(finding: Finding, latency: LatencyEstimate) -> TimeCost:
     seconds = max(finding.seconds or 0.0, 0.0)
     share = seconds / latency.seconds if latency.seconds else 0.0
-    severity = (Severity.NOTE if share < NOTE_BELOW else
-                Severity.ERROR if share >= ERROR_FROM else default)
-    message = (f"{finding.message}; on {latency.profile} it costs about {seconds * 1e3:.3g} ms, "
-               f"{share:.1%} of the model's estimated {latency.seconds * 1e3:.3g} ms")
-    figures = {**finding.figures, "time_ms": round(seconds * 1e3, 6),
-               "time_share": round(share, 6)}
-    return severity, message, figures
+    return TimeCost(seconds, share, latency.profile, latency.seconds)
 
 
 def rule_options(rule: type[Rule], configured: Mapping[str, Mapping[str, Any]],

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import CostlensError
-from .rule import Diagnostic
+from .finding import Diagnostic
 
 BASELINE_VERSION = 1
 

@@ -2,10 +2,30 @@
 configuration sets per target (`[tool.costlens.budgets]`, or a target's own `budgets`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
 from ..units import human
-from .rule import Finding, Option, Rule, RuleContext, Severity
+from .context import RuleContext
+from .finding import Finding, Severity
+from .rule import Option, Rule
+
+BUDGET_KEYS = ("flops", "mac", "params")  # the Totals figures a budget can limit
+
+
+@dataclass(frozen=True)
+class OverBudget(Finding):
+    model_type: str
+    budget_key: str  # flops, mac or params
+    unit: str
+    value: float
+    budget: float
+
+    @property
+    def message(self) -> str:
+        over = f" by {self.value / self.budget - 1:.1%}" if self.budget else ""
+        return (f"{self.model_type} has {human(self.value)} {self.unit}, over its budget of "
+                f"{human(self.budget)}{over}")
 
 
 class BudgetRule(Rule):
@@ -21,7 +41,4 @@ class BudgetRule(Rule):
         value = getattr(context.analysis.totals, self.budget)
         if limit is None or value <= limit:
             return
-        over = f" by {value / limit - 1:.1%}" if limit else ""
-        yield Finding("", (
-            f"{context.analysis.model_type} has {human(value)} {self.unit}, over its budget of "
-            f"{human(limit)}{over}"), {self.budget: value, "budget": limit})
+        yield OverBudget("", context.analysis.model_type, self.budget, self.unit, value, limit)

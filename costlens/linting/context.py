@@ -1,0 +1,105 @@
+"""What a rule sees: one target's Analysis, its option values and, with a platform profile,
+the latency estimate; and the questions rules ask of them, answered once here."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterator, Mapping
+
+from ..analysis import Analysis, LayerRecord, OpRecord
+from ..costs import Category
+from ..graph import OpNode
+from ..latency.classes import KernelClass
+from ..latency.estimate import LatencyEstimate
+from ..latency.profile import Profile
+from ..latency.roofline import fixed_cost, op_seconds
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """One target's Analysis and one rule's option values; with a platform profile, the
+    latency estimate on it."""
+
+    analysis: Analysis
+    options: Mapping[str, Any]
+    latency: LatencyEstimate | None = None
+    profile: Profile | None = None
+
+    def seconds(self, ops: list[OpRecord]) -> float:
+        """The estimated time of the ops (0 without a platform)."""
+        if self.latency is None:
+            return 0.0
+        return sum(self.latency.ops[op.index].seconds for op in ops)
+
+    def time_saved(self, op: OpRecord, mac_bytes: int, features: tuple[float, ...],
+                   kernel_class: KernelClass | None = None) -> float | None:
+        """How much less estimated time `op` would take moving `mac_bytes` in the shape
+        `features` describe (classes.shape_features of the layer proposed instead), run as
+        `kernel_class` (default: its own); None without a platform."""
+        if self.latency is None or self.profile is None:
+            return None
+        timed = self.latency.ops[op.index]
+        changed = op_seconds(self.profile, kernel_class or timed.kernel_class, op.flops or 0,
+                             mac_bytes, op.parallelism or 0, self.latency.coldness, features)[0]
+        return timed.seconds - changed
+
+    def fixed_seconds(self, op: OpRecord) -> float:
+        """The part of the op's estimated time that is its fixed cost per op."""
+        if self.latency is None or self.profile is None:
+            return 0.0
+        timed = self.latency.ops[op.index]
+        return min(timed.seconds, fixed_cost(self.profile, timed.kernel_class))
+
+    def node(self, op: OpRecord) -> OpNode:
+        """The traced op behind a record: its arguments (stride, groups) and tensor shapes."""
+        return self.analysis.graph.nodes[op.index]
+
+    def ops(self, category: Category) -> Iterator[tuple[OpRecord, OpNode]]:
+        for op in self.analysis.ops:
+            if op.category is category:
+                yield op, self.node(op)
+
+    def ops_in(self, layer: str) -> list[OpRecord]:
+        """The ops a layer's figures count."""
+        return self.analysis.ops_in(layer)
+
+    def ops_per_call(self, layer: LayerRecord) -> list[list[OpRecord]]:
+        """The layer's ops per call of its module (a container never called: one group of
+        everything in it)."""
+        return self.analysis.ops_per_call(layer.name)
+
+    def feeds_compute(self, op: OpRecord) -> bool:
+        """Whether a compute op (Category.is_compute) uses this op's output, directly or
+        through other ops; False for the layer that makes the model's output (a classifier
+        head)."""
+        return self._downstream_compute[op.index]
+
+    def blocks(self, block_types: tuple[str, ...] = ()) -> list[LayerRecord]:
+        """The model's building blocks: modules of a class of the user's that the model uses
+        at least twice (a ResNet Bottleneck, an Inception block), and modules of the classes
+        named in `block_types`, that run compute ops."""
+        named = set(block_types)
+        return [layer for layer in self.analysis.layers
+                if layer.depth > 0 and layer.forward_of is None
+                and (layer.type in named or layer.name in self._repeated)
+                and any(op.category is not None and op.category.is_compute
+                        for op in self.ops_in(layer.name))]
+
+    @cached_property
+    def _downstream_compute(self) -> list[bool]:
+        ops = self.analysis.ops
+        consumers = self.analysis.graph.consumers
+        downstream = [False] * len(ops)
+        for index in range(len(ops) - 1, -1, -1):  # consumers come later in execution order
+            downstream[index] = any(
+                (ops[c].category is not None and ops[c].category.is_compute) or downstream[c]
+                for c in consumers[index])
+        return downstream
+
+    @cached_property
+    def _repeated(self) -> frozenset[str]:
+        """Paths of modules whose (user-defined) class the model instantiates twice or more."""
+        modules = [m for m in self.analysis.graph.modules if m.path and not m.library_type]
+        counts = Counter((m.type_module, m.type) for m in modules)
+        return frozenset(m.path for m in modules if counts[(m.type_module, m.type)] >= 2)
