@@ -6,11 +6,12 @@ from typing import Any, Iterable, Mapping
 from .analysis import Analysis, analyze_graph
 from .costs import is_known
 from .graph import OpGraph, SourceLocation
-from .latency import Profile, load_profile
-from .linting.config import TargetConfig, parse_budgets, parse_rule_options
+from .latency import Profile
 from .linting.finding import Diagnostic
-from .linting.linter import LintSettings, lint_analysis
-from .linting.rulebook import all_rules, select_rules
+from .linting.linter import LintSettings, lint_analysis, lint_settings
+from .linting.options import from_arguments
+from .linting.rulebook import all_rules
+from .linting.targets import TargetConfig
 from .tracing.inputs import split_inputs
 from .tracing.load import load, model_inputs
 from .tracing.locations import definition_site, user_location
@@ -37,23 +38,24 @@ def analyze(model: Any, inputs: Any = None, *, train: bool = False,
     return analyze_graph(trace_model(model, inputs, train=train, real=real))
 
 
-def lint(model: Any, inputs: Any = None, *, select: Iterable[str] = (),
-         ignore: Iterable[str] = (), options: Mapping[str, Mapping[str, Any]] | None = None,
+def lint(model: Any, inputs: Any = None, *, select: str | Iterable[str] | None = None,
+         ignore: str | Iterable[str] | None = None,
+         options: Mapping[str, Mapping[str, Any]] | None = None,
          budgets: Mapping[str, Any] | None = None, train: bool = False,
          platform: str | Profile | None = None) -> list[Diagnostic]:
-    """Run the lint rules on `model`: `select` / `ignore` by code prefix, `options` by rule code
+    """Run the lint rules on `model`: `select` / `ignore` by code prefix (a list, or a
+    comma-separated string as on the command line), `options` by rule code
     (`{"G1": {"max_mac_ratio": 1.4}}`), `budgets` as in the configuration
     (`{"flops": "600M"}`), `platform` a profile (or its file or built-in name) whose latency
-    estimate findings carry and grade their severity by. Findings about the model as a whole
-    point at its class."""
+    estimate findings carry and grade their severity by. None means the default. Findings about
+    the model as a whole point at its class."""
     rules = all_rules()
-    selected = select_rules(rules, select, ignore)
-    parsed = parse_rule_options(dict(options or {}), rules, "options")
-    limits = parse_budgets(dict(budgets or {}), "budgets")
+    settings = from_arguments({"select": select, "ignore": ignore, "rules": options,
+                               "budgets": budgets, "platform": platform}, rules,
+                              names={"rules": "options"})
     analysis = analyze(model, inputs, train=train)
-    profile = load_profile(platform) if isinstance(platform, str) else platform
-    settings = LintSettings(selected, parsed, limits, profile=profile)
-    return lint_analysis(analysis, type(model).__name__, settings, _location_of(model))
+    return lint_analysis(analysis, type(model).__name__, lint_settings(settings, rules),
+                         _location_of(model))
 
 
 def lint_target(target: TargetConfig, settings: LintSettings, *, train: bool = False,

@@ -21,11 +21,14 @@ from .api import analyze, lint_target
 from .errors import CostlensError, first_line
 from .latency import Profile, builtin_profiles, estimate, load_profile
 from .linting.baseline import new_findings, read_baseline, write_baseline
-from .linting.config import TargetConfig, load_config
-from .linting.finding import Diagnostic, Severity
-from .linting.linter import LintSettings
+from .linting.config import load_config
+from .linting.finding import Diagnostic
+from .linting.linter import lint_settings
+from .linting.options import add_arguments as add_lint_options
+from .linting.options import over_config
 from .linting.rule import Rule
-from .linting.rulebook import all_rules, select_rules
+from .linting.rulebook import all_rules
+from .linting.targets import TargetConfig
 from .measure.compare import compare
 from .measure.guidelines import run_guidelines
 from .measure.op_times import measure
@@ -102,22 +105,10 @@ def _add_lint(commands: argparse._SubParsersAction) -> None:
                     "clean, 1 when findings at or above --fail-on remain, 2 on an error.")
     lint.add_argument("targets", metavar="TARGET", nargs="*", help=_TARGET_HELP)
     _add_input_options(lint)
-    lint.add_argument("--select", action="append", default=[], metavar="CODES",
-                      help="rule codes or prefixes to run, comma separated (default: all)")
-    lint.add_argument("--ignore", action="append", default=[], metavar="CODES",
-                      help="rule codes or prefixes to skip; the longest matching prefix wins")
-    lint.add_argument("--fail-on", choices=[s.value for s in Severity],
-                      help="the least severity that fails the run (default warning)")
+    add_lint_options(lint)
     lint.add_argument("--format", choices=LINT_FORMATS, default="text",
                       help="text (default), json, sarif or github (workflow annotations)")
     lint.add_argument("-o", "--output", metavar="FILE", help="write the findings to FILE")
-    lint.add_argument("--baseline", metavar="FILE",
-                      help="report only findings that FILE does not record")
-    lint.add_argument("--write-baseline", metavar="FILE",
-                      help="record the current findings in FILE and exit 0")
-    lint.add_argument("--platform", metavar="PROFILE",
-                      help="a platform profile (file or built-in name): findings carry the "
-                           "estimated time they cost, and their severity follows it")
     lint.add_argument("--config", metavar="FILE",
                       help="pyproject.toml or setup.cfg to read (default: the nearest one with "
                            "a costlens section, from here upward)")
@@ -233,33 +224,27 @@ def _report(options: argparse.Namespace) -> int:
 
 def _lint(options: argparse.Namespace) -> int:
     rules = all_rules()
-    config = load_config(rules, Path(options.config) if options.config else None)
-    selected = select_rules(rules, _codes(options.select) or config.select,
-                            _codes(options.ignore) or config.ignore)
-    fail_on = Severity(options.fail_on) if options.fail_on else config.fail_on
-    targets = _lint_targets(options, config.targets)
-    platform = options.platform or config.platform
-    settings = LintSettings(selected, config.rule_options, config.budgets,
-                            config.per_module_ignores,
-                            load_profile(platform) if platform else None)
+    configured = load_config(rules, Path(options.config) if options.config else None)
+    settings = over_config(configured, options, rules)
+    lint = lint_settings(settings, rules)
+    targets = _lint_targets(options, settings.targets)
     diagnostics: list[Diagnostic] = []
     failures: list[tuple[str, CostlensError]] = []
     for target in targets:
         try:
-            diagnostics.extend(lint_target(target, settings, train=options.train,
+            diagnostics.extend(lint_target(target, lint, train=options.train,
                                            trust_pickle=options.trust_pickle))
         except CostlensError as error:  # report it, lint the other targets
             failures.append((target.spec, error))
-    if options.write_baseline:
-        write_baseline(Path(options.write_baseline), diagnostics)
+    if settings.write_baseline:
+        write_baseline(settings.write_baseline, diagnostics)
         print(f"costlens: recorded {len(diagnostics)} finding"
-              f"{'s' if len(diagnostics) != 1 else ''} in {options.write_baseline}",
+              f"{'s' if len(diagnostics) != 1 else ''} in {settings.write_baseline}",
               file=sys.stderr)
-    baseline = Path(options.baseline) if options.baseline else config.baseline
-    shown = new_findings(diagnostics, read_baseline(baseline)) \
-        if baseline and not options.write_baseline else diagnostics
+    shown = new_findings(diagnostics, read_baseline(settings.baseline)) \
+        if settings.baseline and not settings.write_baseline else diagnostics
     run = LintRun(shown, [t.spec for t in targets], len(diagnostics) - len(shown))
-    _write(_render_lint(run, options.format, selected), options.output)
+    _write(_render_lint(run, options.format, lint.rules), options.output)
     for spec, error in failures:
         if options.debug:
             traceback.print_exception(error)
@@ -268,8 +253,8 @@ def _lint(options: argparse.Namespace) -> int:
               file=sys.stderr)
     if failures:
         return EXIT_ERROR
-    failing = [d for d in shown if d.severity.rank >= fail_on.rank]
-    return EXIT_FINDINGS if failing and not options.write_baseline else EXIT_OK
+    failing = [d for d in shown if d.severity.rank >= settings.fail_on.rank]
+    return EXIT_FINDINGS if failing and not settings.write_baseline else EXIT_OK
 
 
 def _lint_targets(options: argparse.Namespace,
@@ -378,10 +363,6 @@ def _guidelines(options: argparse.Namespace) -> int:
     print(render_guidelines(rows, verdicts, profile.device_name, used,
                             "gpu" if device.type == "cuda" else "cpu"), end="")
     return EXIT_OK
-
-
-def _codes(values: Sequence[str]) -> tuple[str, ...]:
-    return tuple(code.strip() for value in values for code in value.split(",") if code.strip())
 
 
 def _write(text: str, path: str | None) -> None:

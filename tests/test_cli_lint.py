@@ -82,7 +82,7 @@ def test_select_and_ignore_by_prefix(project: Path, capsys) -> None:
     assert _run(capsys, "--select", "G", "--ignore", "G1")[0] == 0
     assert _run(capsys, "--select", "G1", "--ignore", "G")[0] == 1
     code, _, err = _run(capsys, "--select", "G9")
-    assert code == 2 and err.startswith("costlens: error: unknown rule code 'G9'")
+    assert code == 2 and err.startswith("costlens: error: --select: unknown rule code 'G9'")
 
 
 def test_configuration_errors_exit_2_naming_the_key(project: Path, capsys) -> None:

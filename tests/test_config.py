@@ -2,6 +2,7 @@
 mistake named."""
 from __future__ import annotations
 
+import argparse
 import re
 import textwrap
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from costlens import CostlensError
+from costlens.linting import options
 from costlens.linting.config import find_config, load_config
 from costlens.linting.finding import Severity
+from costlens.linting.options import LintOption, add_arguments, over_config
 from costlens.linting.rulebook import all_rules
 
 RULES = all_rules()
@@ -63,7 +66,7 @@ def test_pyproject_is_found_from_below_and_parsed(tmp_path: Path) -> None:
     assert (config.select, config.ignore, config.fail_on) == (("G", "B"), ("G4",), Severity.ERROR)
     assert config.baseline == tmp_path / "baseline.json"
     assert config.per_module_ignores == (("features.*", ("G1", "G2")),)
-    assert config.rule_options == {"G1": {"max_mac_ratio": 1.4}, "G3": {"block_types": ("Tower",)}}
+    assert config.rules == {"G1": {"max_mac_ratio": 1.4}, "G3": {"block_types": ("Tower",)}}
     assert config.budgets == {"flops": 600e6, "params": 5e6}
 
 
@@ -94,7 +97,7 @@ def test_setup_cfg_takes_the_same_settings(tmp_path: Path) -> None:
         ("models/big.py:build", ("1x3x64x64",), "float16")]
     assert (config.select, config.fail_on) == (("G", "B"), Severity.NOTE)
     assert config.per_module_ignores == (("features.*", ("G4",)),)
-    assert config.rule_options == {"G2": {"max_mac_ratio": 2.0}}
+    assert config.rules == {"G2": {"max_mac_ratio": 2.0}}
     assert config.budgets == {"mac": 20e6}
 
 
@@ -170,3 +173,57 @@ def test_broken_files_are_errors(tmp_path: Path) -> None:
     _write(tmp_path / "other.cfg", "[costlens.colours]\nred = 1\n[costlens]\n")
     with pytest.raises(CostlensError, match=r"unknown section \[costlens.colours\]"):
         load_config(RULES, tmp_path / "other.cfg")
+
+
+def test_the_command_line_overrides_and_extends_the_configuration(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """Lists are replaced, tables updated key by key, as each option's table entry says."""
+    _write(tmp_path / "pyproject.toml", PYPROJECT)
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    namespace = parser.parse_args(["--select", "G1,G2", "--select", "B", "--budget",
+                                   "flops=1K", "--rule-option", "G1.max_mac_ratio=2",
+                                   "--rule-option", "G4.max-share=0.7", "--fail-on", "note"])
+    settings = over_config(load_config(RULES), namespace, RULES)
+    assert settings.select == ("G1", "G2", "B") and settings.ignore == ("G4",)
+    assert settings.budgets == {"flops": 1000.0, "params": 5e6}
+    assert settings.rules == {"G1": {"max_mac_ratio": 2.0}, "G3": {"block_types": ("Tower",)},
+                              "G4": {"max_share": 0.7}}
+    assert settings.fail_on is Severity.NOTE
+    assert settings.baseline == tmp_path / "baseline.json"  # from the file, relative to it
+    bad = parser.parse_args(["--budget", "latency=3"])
+    with pytest.raises(CostlensError, match="^--budget: unknown budget 'latency'"):
+        over_config(load_config(RULES), bad, RULES)
+
+
+def test_an_option_declared_once_reaches_the_flags_the_files_and_the_api(
+        tmp_path: Path, monkeypatch) -> None:
+    """Adding a setting is one entry in the table: here a made-up `colour`."""
+    colour = LintOption("colour", lambda value, reading: str(value).upper(), "NONE",
+                        "a made-up setting", flag="--colour")
+    monkeypatch.setattr(options, "OPTIONS", (*options.OPTIONS, colour))
+    _write(tmp_path / "pyproject.toml", "[tool.costlens]\ncolour = 'red'\n")
+    assert load_config(RULES, start=tmp_path).colour == "RED"
+    _write(tmp_path / "setup.cfg", "[costlens]\ncolour = blue\n")
+    assert load_config(RULES, tmp_path / "setup.cfg").colour == "BLUE"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    namespace = parser.parse_args(["--colour", "green"])
+    assert over_config(load_config(RULES, start=tmp_path), namespace, RULES).colour == "GREEN"
+    assert options.from_arguments({"colour": "grey"}, RULES).colour == "GREY"
+
+
+def test_the_api_reads_its_arguments_as_the_command_line_does() -> None:
+    import torch
+    from torch import nn
+
+    import costlens
+    model = nn.Sequential(*(nn.Conv2d(360, 360, 1, groups=8, bias=False) for _ in range(2)))
+    x = torch.randn(1, 360, 56, 56)
+    assert {d.code for d in costlens.lint(model, x, select="G2", ignore=None)} == {"G2"}
+    assert costlens.lint(model, x, select="G1, G3") == []
+    with pytest.raises(CostlensError, match="^select: unknown rule code"):
+        costlens.lint(model, x, select="Z")
+    with pytest.raises(CostlensError, match="^options.G2: rule G2 has no option"):
+        costlens.lint(model, x, options={"G2": {"limit": 3}})

@@ -3,14 +3,27 @@ configuration sets per target (`[tool.costlens.budgets]`, or a target's own `bud
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
+from ..errors import CostlensError
 from ..units import human
 from .context import RuleContext
 from .finding import Finding, Severity
 from .rule import Option, Rule
+from .values import kebab_keys, parse_assignments, parse_quantity
 
 BUDGET_KEYS = ("flops", "mac", "params")  # the Totals figures a budget can limit
+
+
+def read_budgets(value: Any, where: str) -> dict[str, float]:
+    """`{flops | mac | params: count}` (or `flops=600M` items), counts such as `600M` checked."""
+    budgets = {}
+    for key, count in kebab_keys(parse_assignments(value, where), where).items():
+        if key not in BUDGET_KEYS:
+            raise CostlensError(f"{where}: unknown budget {key!r}; known budgets: "
+                                f"{', '.join(BUDGET_KEYS)}")
+        budgets[key] = parse_quantity(count, f"{where}.{key}")
+    return budgets
 
 
 @dataclass(frozen=True)

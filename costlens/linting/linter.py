@@ -9,11 +9,13 @@ from typing import Any, Mapping, Sequence
 
 from ..analysis import Analysis
 from ..graph import SourceLocation
-from ..latency import LatencyEstimate, Profile, estimate
+from ..latency import LatencyEstimate, Profile, estimate, load_profile
 from .budget import BudgetRule
 from .context import RuleContext
 from .finding import Diagnostic, Finding, Severity, TimeCost
+from .options import Settings
 from .rule import Rule
+from .rulebook import select_rules
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,14 @@ class LintSettings:
     budgets: Mapping[str, float] = field(default_factory=dict)
     per_module_ignores: Sequence[tuple[str, Sequence[str]]] = ()
     profile: Profile | None = None
+
+
+def lint_settings(settings: Settings, rules: Mapping[str, type[Rule]]) -> LintSettings:
+    """What the engine needs of resolved settings: the selected rules, the profile loaded."""
+    platform = settings.platform
+    return LintSettings(select_rules(rules, settings.select, settings.ignore), settings.rules,
+                        settings.budgets, settings.per_module_ignores,
+                        load_profile(platform) if isinstance(platform, str) else platform)
 
 
 #: With a platform, a finding's severity follows the share of the model's estimated time it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import CostlensError
 
@@ -45,3 +45,33 @@ def parse_strings(value: Any, where: str) -> list[str]:
     if not all(isinstance(item, str) for item in items):
         raise CostlensError(f"{where}: expected a list of strings, got {value!r}")
     return items
+
+
+def parse_table(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise CostlensError(f"{where}: expected a table, got {value!r}")
+    return value
+
+
+def parse_assignments(value: Any, where: str) -> dict[str, str]:
+    """A table as written, or command-line items `KEY=VALUE` (later items win)."""
+    if not isinstance(value, (str, list, tuple)):
+        return dict(parse_table(value, where))
+    table: dict[str, str] = {}
+    for item in parse_strings(value, where):
+        key, equals, text = item.partition("=")
+        if not equals or not key.strip():
+            raise CostlensError(f"{where}: expected KEY=VALUE, got {item!r}")
+        table[key.strip()] = text.strip()
+    return table
+
+
+def kebab_keys(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Keys as `fail-on`, whether written so or `fail_on`; both spellings at once is an error."""
+    spelled: dict[str, Any] = {}
+    for key, value in table.items():
+        kebab = str(key).replace("_", "-")
+        if kebab in spelled:
+            raise CostlensError(f"{where}: {key!r} is set twice (as {kebab!r} too)")
+        spelled[kebab] = value
+    return spelled
