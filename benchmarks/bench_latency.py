@@ -44,6 +44,7 @@ import shufflenet_v2  # noqa: E402
 from costlens import analyze  # noqa: E402
 from costlens.latency import estimate, load_profile  # noqa: E402
 from costlens.measure.calibrate import Plan  # noqa: E402
+from costlens.measure.device import CPU  # noqa: E402
 from costlens.measure.guidelines import GUIDELINES, experiments  # noqa: E402
 from costlens.measure.stats import best_scale, relative_errors, spearman  # noqa: E402
 from costlens.measure.timing import Work, interleaved, threads  # noqa: E402
@@ -74,10 +75,10 @@ def main() -> int:
     parser.add_argument("--save-profile", metavar="FILE", help="write the fitted profile here")
     options = parser.parse_args()
     torch.manual_seed(0)
-    cpu = torch.device("cpu")
+    cpu = CPU()
     with threads(1), torch.no_grad():
         built = {name: factory() for name, factory in NETWORKS.items()}
-        rows = experiments("cpu")
+        rows = experiments(cpu.paper_platform)
         built.update({label: factory() for _, label, _, factory in rows})
         analyses = {name: analyze(model, x) for name, (model, x) in built.items()}
         works = {name: _forward(model.eval(), x) for name, (model, x) in built.items()}

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 import torch
-from conftest import CEILINGS, made_up_profile
+from helpers import CEILINGS, made_up_profile
 from torch import nn
 
 from costlens.api import analyze
@@ -30,6 +30,7 @@ from costlens.measure.calibrate import (
     fit_rates,
     tiny_layers,
 )
+from costlens.measure.device import CPU
 
 
 def test_every_case_runs_exactly_one_op_of_its_class_and_every_class_has_cases() -> None:
@@ -82,9 +83,10 @@ def test_a_memory_class_gets_a_byte_rate_only() -> None:
 
 @pytest.fixture(scope="module")
 def two_calibrations() -> tuple:
-    return calibrate("cpu", 1), calibrate("cpu", 1)
+    return calibrate(CPU(), 1), calibrate(CPU(), 1)
 
 
+@pytest.mark.timing
 def test_calibration_is_physically_sensible(two_calibrations: tuple) -> None:
     flop_ceiling, byte_ceiling = CEILINGS["cpu"]
     for fitted in two_calibrations:
@@ -108,6 +110,7 @@ def peak(profile: Profile) -> float:
                for cls in (KernelClass.CONV_DENSE, KernelClass.CONV_1X1, KernelClass.MATMUL))
 
 
+@pytest.mark.timing
 def test_two_calibrations_agree_within_20_percent(two_calibrations: tuple) -> None:
     """Bandwidth, peak, and per kernel class the times the fit gives the calibration's own
     shapes (the median over the class's shapes of the two runs' ratio): the fitted figures.
@@ -137,7 +140,7 @@ class Counting(nn.Module):
 def test_cold_calls_each_copy_once_and_warm_calls_one_copy_after_warming_it() -> None:
     copies = [Counting() for _ in range(3)]
     x = torch.ones(4)
-    cold, warm = _workloads(copies, (x,), torch.device("cpu"))
+    cold, warm = _workloads(copies, (x,), CPU())
     assert cold.calls == warm.calls == 3
     cold.prepare()
     cold.run()
@@ -150,7 +153,7 @@ def test_cold_calls_each_copy_once_and_warm_calls_one_copy_after_warming_it() ->
 
 
 def test_the_tiny_stream_calls_distinct_layers_of_every_kind() -> None:
-    work, size = _tiny_stream(torch.device("cpu"))
+    work, size = _tiny_stream(CPU())
     assert work.calls == STREAM_REPEATS * len(tiny_layers())
     assert 0 < size < 4096
     work.run()
@@ -159,7 +162,7 @@ def test_the_tiny_stream_calls_distinct_layers_of_every_kind() -> None:
 @pytest.fixture(scope="module")
 def plan() -> Plan:
     with torch.no_grad():
-        return Plan(torch.device("cpu"))
+        return Plan(CPU())
 
 
 def test_fixed_costs_are_the_warm_ones_scaled_by_the_stream(plan: Plan) -> None:

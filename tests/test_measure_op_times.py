@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import made_up_profile
+from helpers import made_up_profile
 from torch import nn
 
 import costlens
 from costlens.latency.estimate import estimate
 from costlens.measure.compare import GROUP_ORDER, compare
+from costlens.measure.device import CPU
 from costlens.measure.op_times import measure
 from costlens.tracing.inputs import Inputs
 
@@ -29,7 +30,7 @@ def test_every_op_is_timed_in_its_module_and_the_model_is_left_alone() -> None:
     model = Small().eval()
     x = torch.randn(1, 4, 8, 8)
     before = model(x)
-    timed = measure(model, Inputs((x,)), torch.device("cpu"), repeat=3)
+    timed = measure(model, Inputs((x,)), CPU(), repeat=3)
     assert {op.module for op in timed.ops} == {"", "conv", "bn", "head"}
     assert all(op.seconds > 0 for op in timed.ops) and 0 < timed.fastest <= timed.seconds
     by_module = timed.by_module()
@@ -45,7 +46,7 @@ def test_comparison_lines_the_real_ops_up_with_the_analysed_ones() -> None:
     x = torch.randn(1, 4, 8, 8)
     analysis = costlens.analyze(model, x)
     latency = estimate(analysis, made_up_profile())
-    result = compare(analysis, latency, measure(model, Inputs((x,)), torch.device("cpu"), 2),
+    result = compare(analysis, latency, measure(model, Inputs((x,)), CPU(), 2),
                      depth=1)
     assert [row.name for row in result.layers] == ["conv", "bn", "head", "(Small.forward)"]
     assert [row.name for row in result.groups] == list(GROUP_ORDER)

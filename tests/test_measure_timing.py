@@ -8,10 +8,10 @@ import sys
 import textwrap
 
 import pytest
-import torch
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 from costlens.measure import timing
+from costlens.measure.device import CPU
 from costlens.measure.timing import SIZE_SPREAD, Work, interleaved
 
 
@@ -39,9 +39,9 @@ def test_a_figure_is_the_statistic_of_one_timing_per_round_per_call(
 
     works = {"w": Work(run, prepare, calls=2)}
     costs[:] = [7.0, 5.0, 3.0, 4.0]  # the first call, before the rounds, is not timed
-    assert interleaved(works, torch.device("cpu"), rounds=3) == {"w": 3.0}
+    assert interleaved(works, CPU(), rounds=3) == {"w": 3.0}
     costs[:] = [7.0, 5.0, 3.0, 4.0, 9.0]
-    assert interleaved(works, torch.device("cpu"), rounds=4, statistic=sorted) == {
+    assert interleaved(works, CPU(), rounds=4, statistic=sorted) == {
         "w": [3.0, 4.0, 5.0, 9.0]}
     assert not costs
 
@@ -81,6 +81,7 @@ FAULTS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.timing
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does() -> None:
     """MobileNet v2 at batch 1 frees and reallocates megabytes of activations every forward:

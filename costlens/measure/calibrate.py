@@ -38,10 +38,9 @@ from ..latency.classes import (
     shape_features,
 )
 from ..latency.profile import ClassRate, Profile, Sample
-from .timing import ROUNDS, Work, check_device, device_name, interleaved, threads
+from .device import Device
+from .timing import ROUNDS, Work, interleaved, threads
 
-GPU_CALLS = 8  # calls per timing on a GPU (see _calls_per_timing)
-GPU_BATCH = 32  # a GPU also runs every case at this batch: at 1 its kernels barely fill it
 WARM_UP_CALLS = 3  # untimed calls before a warm timing
 
 
@@ -237,16 +236,15 @@ BANDWIDTH = "memory bandwidth"
 NEAR_BEST = 0.001  # mean squared log error: a fit about 3% worse per sample is "as good"
 
 
-def calibrate(device: str = "cpu", thread_count: int | None = None, name: str | None = None,
+def calibrate(device: Device, thread_count: int | None = None, name: str | None = None,
               rounds: int = ROUNDS, progress: Callable[[str], None] | None = None) -> Profile:
     """Measure this machine and fit a profile."""
-    target = check_device(device)
     started = time.perf_counter()
     with threads(thread_count), torch.no_grad():
-        plan = Plan(target, progress)
+        plan = Plan(device, progress)
         if progress:
             progress(f"timing {len(plan.works)} workloads, {rounds} rounds")
-        seconds = interleaved(plan.works, target, rounds=rounds, sizes=plan.sizes)
+        seconds = interleaved(plan.works, device, rounds=rounds, sizes=plan.sizes)
         profile = plan.fit(seconds, name)
     return dataclasses.replace(profile,
                                calibration_seconds=round(time.perf_counter() - started, 1))
@@ -265,14 +263,13 @@ class Plan:
     times give the fixed costs per op) and a streaming copy (the memory bandwidth).
     """
 
-    def __init__(self, device: torch.device,
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, device: Device, progress: Callable[[str], None] | None = None) -> None:
         self.device = device
-        self.cache_bytes = _cache_bytes(device)
+        self.cache_bytes = device.cache_bytes()
         torch.manual_seed(0)
-        self.cases = cases()
-        if device.type == "cuda":
-            self.cases += [_batched(case, GPU_BATCH) for case in self.cases]
+        batch_1 = cases()
+        self.cases = batch_1 + [_batched(case, batch) for batch in device.calibration_batches
+                                for case in batch_1]
         self.works: dict[str, Work] = {}
         self.sizes: dict[str, float] = {}  # bytes each work moves, for timing.interleaved
         self.samples: list[Sample] = []
@@ -284,9 +281,9 @@ class Plan:
             for regime, work in works.items():
                 self.works[f"{regime} {case.label}"] = work
                 self.sizes[f"{regime} {case.label}"] = sample.mac_bytes
-        calls = _calls_per_timing(device)
         for kind, (layer, inputs) in tiny_layers().items():
-            self.works[_tiny(kind)] = _workloads([layer] * calls, inputs, device)[1]
+            self.works[_tiny(kind)] = _workloads([layer] * device.calls_per_timing, inputs,
+                                                 device)[1]
             self.sizes[_tiny(kind)] = _bytes(inputs)
         self.works[STREAM], self.sizes[STREAM] = _tiny_stream(device)
         self.bandwidth = _Bandwidth(device)
@@ -305,8 +302,8 @@ class Plan:
                    for case, sample in zip(self.cases, self.samples)]
         used = torch.get_num_threads()
         base = Profile(
-            name=name or f"{self.device.type}-{used}t", device=self.device.type,
-            device_name=device_name(self.device), threads=used,
+            name=name or f"{self.device.name}-{used}t", device=self.device.name,
+            device_name=self.device.description(), threads=used,
             torch_version=torch.__version__, created=datetime.date.today().isoformat(),
             calibration_seconds=0.0, method=METHOD,
             op_overhead_s=max(fixed[COLD][KernelClass.ELEMENTWISE] - module_call, 0.0),
@@ -314,7 +311,7 @@ class Plan:
             module_call_overhead_s=module_call,
             bandwidth_bytes_per_s=self.bandwidth.bytes / seconds[BANDWIDTH],
             cache_bytes=self.cache_bytes,
-            saturation=_lanes(self.device, used), overlap=self.device.type == "cuda",
+            saturation=self.device.lanes(used), overlap=self.device.overlap,
             rates={}, warm_rates={}, samples=tuple(samples),
             in_network_factor=round(in_network, 3))
         rates: dict[str, dict[str, ClassRate]] = {COLD: {}, WARM: {}}
@@ -339,42 +336,13 @@ def _batched(case: Case, batch: int) -> Case:
     return Case(case.kernel_class, f"{case.label} x{batch}", case.layer, inputs)
 
 
-def _cache_bytes(device: torch.device) -> int:
-    """The cache an op's data stays in between ops: a GPU's L2; a CPU core's L2 (sysfs)."""
-    if device.type == "cuda":
-        return int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 50 << 20))
-    for index in range(4):
-        base = f"/sys/devices/system/cpu/cpu0/cache/index{index}/"
-        try:
-            with open(base + "level", encoding="ascii") as level_file:
-                if level_file.read().strip() != "2":
-                    continue
-            with open(base + "size", encoding="ascii") as size_file:
-                text = size_file.read().strip()
-        except OSError:
-            continue
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-    return 1 << 20  # no sysfs: a common size
-
-
-def _lanes(device: torch.device, thread_count: int) -> float:
-    """Work items that fill the device: CPU threads x 16 float lanes (one AVX-512 register);
-    GPU multiprocessors x resident threads per multiprocessor."""
-    if device.type == "cuda":
-        properties = torch.cuda.get_device_properties(device)
-        per_processor = getattr(properties, "max_threads_per_multi_processor", 2048)
-        return float(properties.multi_processor_count * per_processor)
-    return float(thread_count * 16)
-
-
 class _Bandwidth:
     """A streaming copy between buffers far beyond the cache: its fastest time gives the memory
     bandwidth, what the device can do (other tenants of a shared machine only take from it)."""
 
-    def __init__(self, device: torch.device) -> None:
-        elements = (1 << 28) if device.type == "cuda" else (1 << 24)
-        self.source = torch.ones(elements, device=device)
+    def __init__(self, device: Device) -> None:
+        elements = device.bandwidth_elements
+        self.source = torch.ones(elements, device=device.torch_device)
         self.target = torch.empty_like(self.source)
         self.bytes = 2 * elements * self.source.element_size()
 
@@ -386,14 +354,14 @@ def _bytes(tensors: Sequence[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def _tiny_stream(device: torch.device) -> tuple[Work, int]:
+def _tiny_stream(device: Device) -> tuple[Work, int]:
     """The tiny layers as a network runs small layers: STREAM_REPEATS distinct copies of each
     kind, each called once, in a shuffled order; and the bytes it moves. Called one by one,
     again and again, a layer finds its code and data in the caches; in the stream, as in a
     network, the layers before it have displaced them. The stream's time per call over the
     mean warm time of its kinds is the factor by which a network's fixed costs exceed the
     warm ones (one factor for all: far steadier than a difference of timings per kind)."""
-    calls = [(layer.to(device), tuple(t.to(device) for t in inputs))
+    calls = [(layer.to(device.torch_device), tuple(t.to(device.torch_device) for t in inputs))
              for _ in range(STREAM_REPEATS) for layer, inputs in tiny_layers().values()]
     random.Random(0).shuffle(calls)
 
@@ -403,25 +371,17 @@ def _tiny_stream(device: torch.device) -> tuple[Work, int]:
     return Work(stream, calls=len(calls)), max(_bytes(inputs) for _, inputs in calls)
 
 
-def _calls_per_timing(device: torch.device) -> int:
-    """One call on a CPU, where an op runs on the calling thread and its time is what it costs.
-    On a GPU one call between two synchronizations would time a launch and a round trip that a
-    network's asynchronous launches overlap with the kernels before them, so a timing there
-    runs GPU_CALLS calls back to back and takes their throughput."""
-    return 1 if device.type == "cpu" else GPU_CALLS
-
-
 def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
-               device: torch.device) -> tuple[Work, Work]:
-    """The COLD and WARM workloads of copies of a layer (_calls_per_timing of them) on
+               device: Device) -> tuple[Work, Work]:
+    """The COLD and WARM workloads of copies of a layer (Device.calls_per_timing of them) on
     `inputs`. Cold: each copy called once, as a network calls its layers, their weights last
     used a round of every other workload ago; warm: the first copy called again straight after
     WARM_UP_CALLS untimed calls, its weights and code in cache and the core's clock settled on
     it, as in a small network that runs a few kernels again and again. Before each timing the
     inputs are rewritten, as the op before a layer leaves its input in cache."""
     calls = len(copies)
-    placed = tuple(t.to(device) for t in inputs)
-    copies = [layer.to(device) for layer in copies]
+    placed = tuple(t.to(device.torch_device) for t in inputs)
+    copies = [layer.to(device.torch_device) for layer in copies]
 
     def write_inputs() -> None:
         for tensor in placed:
@@ -442,7 +402,7 @@ def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
     return Work(cold, write_inputs, calls), Work(warm, warm_up, calls)
 
 
-def _prepare(case: Case, device: torch.device) -> tuple[Sample, dict[str, Work]]:
+def _prepare(case: Case, device: Device) -> tuple[Sample, dict[str, Work]]:
     """A case's figures from costlens's trace, and its COLD and WARM workloads."""
     inputs = case.inputs()
     layer = case.layer()
@@ -458,7 +418,7 @@ def _prepare(case: Case, device: torch.device) -> tuple[Sample, dict[str, Work]]
                     op.parallelism or 0, 0.0, features=shape_features(
                         analysis.graph.nodes[op.index], case.kernel_class, op.flops or 0,
                         op.parallelism or 0))
-    copies = [layer] + [case.layer() for _ in range(_calls_per_timing(device) - 1)]
+    copies = [layer] + [case.layer() for _ in range(device.calls_per_timing - 1)]
     cold, warm = _workloads(copies, inputs, device)
     return sample, {COLD: cold, WARM: warm}
 

@@ -8,6 +8,7 @@ the guideline costs nothing on this device at these widths.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ from ..api import analyze
 from ..latency.estimate import estimate
 from ..latency.profile import Profile
 from . import paper_networks as paper
+from .device import Device
 from .timing import ROUNDS, Work, interleaved
 
 
@@ -61,7 +63,8 @@ GUIDELINES = {
 def experiments(platform: str, column: int = 0, batch: int = 1
                 ) -> list[tuple[str, str, float, Callable[[], tuple[torch.nn.Module, Any]]]]:
     """(guideline, row label, paper speed, model factory) for every row of Tables 1-4 at the
-    paper's widths for `platform` ("cpu": its ARM/CPU columns, "gpu") and width `column`."""
+    paper's widths for `platform` (its column of Tables 1-4: Device.paper_platform) and width
+    `column`."""
     rows: list[tuple[str, str, float, Callable[[], tuple[torch.nn.Module, Any]]]] = []
     for row in paper.TABLE1_ROWS:
         kwargs = paper.table1_kwargs(row, platform, column)
@@ -87,21 +90,20 @@ def experiments(platform: str, column: int = 0, batch: int = 1
     return rows
 
 
-def run_guidelines(profile: Profile, device: torch.device, column: int = 0, batch: int = 1,
+def run_guidelines(profile: Profile, device: Device, column: int = 0, batch: int = 1,
                    rounds: int = ROUNDS) -> tuple[list[Row], list[Verdict]]:
     """Measure and estimate every row (under the caller's thread count and no_grad). A row's
     time is its fastest forward over the rounds, each straight after an untimed one (its
     steady state), as calibration times its layers."""
-    platform = "gpu" if device.type == "cuda" else "cpu"
-    plan = experiments(platform, column, batch)
+    plan = experiments(device.paper_platform, column, batch)
     works = {}
     estimated = {}
     for _, label, _, factory in plan:
         model, x = factory()
         model = model.eval()
         estimated[label] = estimate(analyze(model, x), profile).seconds
-        model, x = model.to(device), x.to(device)
-        forward = (lambda model=model, x=x: model(x))
+        model, x = model.to(device.torch_device), x.to(device.torch_device)
+        forward = functools.partial(model, x)
         works[label] = Work(forward, forward)
     measured = interleaved(works, device, rounds=rounds)
     rows = [Row(guideline, label, paper_speed, batch / measured[label],

@@ -2,14 +2,14 @@
 
 The model runs for real under a dispatch mode that times every aten op and notes the module it
 ran in. Timing each op costs a little Python per op, so the per-op figures are read as shares
-and per-layer sums, and the model's plain forward time is measured apart, uninstrumented. On a
-CUDA device the op times are the gaps between CUDA events recorded after each op, so the GPU's
-timeline is split among the ops, idle waits for the CPU included.
+and per-layer sums, and the model's plain forward time is measured apart, uninstrumented. How
+one op is timed is the device's (Device.op_clock): on a CUDA device the op times are the gaps
+between CUDA events recorded after each op, so the GPU's timeline is split among the ops, idle
+waits for the CPU included.
 """
 from __future__ import annotations
 
 import statistics
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..graph import module_ancestors
 from ..tracing.inputs import Inputs
-from .timing import Work, interleaved, keep_freed_memory, synchronizer
+from .device import Device
+from .timing import Work, interleaved, keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -48,28 +49,29 @@ class Measurement:
 
 
 class _OpTimer(TorchDispatchMode):
-    def __init__(self, device: torch.device, stack: list[str]) -> None:
+    """Times one forward's aten ops with the device's op clock, each noted with the module it
+    ran in (the top of `stack`, which the module hooks keep)."""
+
+    def __init__(self, device: Device, stack: list[str]) -> None:
         super().__init__()
-        self.cuda = device.type == "cuda"
+        self.clock = device.op_clock()
         self.stack = stack
-        self.records: list[tuple[str, str, Any]] = []
+        self.ops: list[tuple[str, str]] = []
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
                            kwargs: dict | None = None) -> Any:
         name = f"{func.namespace}.{func.__name__}"
-        if self.cuda:
-            out = func(*args, **(kwargs or {}))
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            self.records.append((self.stack[-1], name, event))
-            return out
-        start = time.perf_counter()
-        out = func(*args, **(kwargs or {}))
-        self.records.append((self.stack[-1], name, time.perf_counter() - start))
+        out = self.clock.call(func, *args, **(kwargs or {}))
+        self.ops.append((self.stack[-1], name))
         return out
 
+    def records(self) -> list[tuple[str, str, float]]:
+        """(module, op, seconds) of each op; read after the forward, the device synchronized."""
+        return [(module, op, seconds)
+                for (module, op), seconds in zip(self.ops, self.clock.seconds())]
 
-def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int = 10,
+
+def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
             warmup: int = 3) -> Measurement:
     """Time `model` on `inputs` (already on `device`), per op and as a whole."""
     names = {id(module): path for path, module in model.named_modules()}
@@ -86,7 +88,6 @@ def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int 
         return model(*inputs.args, **inputs.kwargs)
 
     keep_freed_memory()
-    sync = synchronizer(device)
     runs: list[list[tuple[str, str, float]]] = []
     with torch.no_grad():
         for _ in range(warmup):
@@ -97,31 +98,16 @@ def measure(model: nn.Module, inputs: Inputs, device: torch.device, repeat: int 
             for _ in range(repeat):
                 del stack[1:]
                 timer = _OpTimer(device, stack)
-                if timer.cuda:
-                    start = torch.cuda.Event(enable_timing=True)
-                    start.record()
                 with timer:
                     forward()
-                sync()
-                if timer.cuda:
-                    runs.append(_event_gaps(start, timer.records))
-                else:
-                    runs.append(timer.records)
+                device.synchronize()
+                runs.append(timer.records())
         finally:
             for handle in handles:
                 handle.remove()
         plain = interleaved({"forward": Work(forward, forward)}, device, rounds=repeat,
                             statistic=sorted)["forward"]
     return Measurement(_median_ops(runs), statistics.median(plain), plain[0])
-
-
-def _event_gaps(start: Any, records: list[tuple[str, str, Any]]) -> list[tuple[str, str, float]]:
-    out = []
-    previous = start
-    for module, op, event in records:
-        out.append((module, op, previous.elapsed_time(event) / 1e3))
-        previous = event
-    return out
 
 
 def _median_ops(runs: list[list[tuple[str, str, float]]]) -> tuple[TimedOp, ...]:

@@ -1,4 +1,4 @@
-"""Wall-clock timing of real work on a CPU or a CUDA device.
+"""Wall-clock timing of real work on a device.
 
 Timings on a shared machine are noisy in one direction (something else ran), so a figure is
 the fastest of many interleaved rounds (or, where a typical run is asked for, their median).
@@ -22,33 +22,10 @@ from typing import Callable, Iterator, Mapping, TypeVar
 import torch
 
 from ..errors import CostlensError
+from . import ROUNDS
+from .device import Device
 
-ROUNDS = 25  # rounds of an interleaved timing, unless asked otherwise
 T = TypeVar("T")
-
-
-def check_device(device: str) -> torch.device:
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise CostlensError("--device cuda: PyTorch sees no CUDA device on this machine")
-        return torch.device("cuda")
-    raise CostlensError(f"unknown device {device!r}: expected cpu or cuda")
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 @contextlib.contextmanager
@@ -94,12 +71,6 @@ def keep_freed_memory() -> bool:
                 and mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX))
 
 
-def synchronizer(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
-
-
 @dataclass(frozen=True)
 class Work:
     """Something to time. `run` makes `calls` calls of what is measured; `prepare`, run untimed
@@ -111,7 +82,7 @@ class Work:
     calls: int = 1
 
 
-def interleaved(works: Mapping[str, Work], device: torch.device, rounds: int = ROUNDS,
+def interleaved(works: Mapping[str, Work], device: Device, rounds: int = ROUNDS,
                 statistic: Callable[[list[float]], T] = min,  # type: ignore[assignment]
                 sizes: Mapping[str, float] | None = None) -> dict[str, T]:
     """Each work's time per call: `statistic` (default the fastest) over `rounds` timings,
@@ -124,7 +95,7 @@ def interleaved(works: Mapping[str, Work], device: torch.device, rounds: int = R
     neighbour's load here. With `sizes` (bytes a work moves), see _order.
     """
     keep_freed_memory()
-    sync = synchronizer(device)
+    sync = device.synchronize
     for work in works.values():  # once each first: lazy initialisation is not timed
         if work.prepare is not None:
             work.prepare()

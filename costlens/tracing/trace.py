@@ -198,12 +198,16 @@ def _restore_container(container: dict | list | set, copy: dict | list | set) ->
 
 
 def _rng_kept(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """The global RNG state of the CPU (and of the model's GPU) as it was: a forward that draws
-    random numbers (dropout, noise made on the CPU) must not move it."""
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        return torch.random.fork_rng(devices=[index], device_type="cuda")
-    return torch.random.fork_rng(devices=[])
+    """The global RNG state of the CPU (and of the model's accelerator) as it was: a forward
+    that draws random numbers (dropout, noise made on the CPU) must not move it. An accelerator
+    is a device whose torch module keeps an RNG of its own (torch.cuda, torch.xpu, torch.mps);
+    torch.cpu keeps none (its RNG is the one fork_rng always forks) and the meta device has no
+    module, so any kind of device is handled without naming it."""
+    backend = getattr(torch, device.type, None)
+    if not hasattr(backend, "get_rng_state"):
+        return torch.random.fork_rng(devices=[])
+    index = device.index if device.index is not None else backend.current_device()
+    return torch.random.fork_rng(devices=[index], device_type=device.type)
 
 
 def _check_initialized(model: nn.Module) -> None:
