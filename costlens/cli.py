@@ -1,5 +1,8 @@
 """The `costlens` command line: report, lint, rules, calibrate, bench, guidelines.
 
+What needs torch (tracing, measuring) is imported by the commands that use it, so that
+`costlens --help` and `costlens rules` answer at once.
+
 Exit codes: 0 success (lint: nothing at or above --fail-on); 1 lint findings at or above
 --fail-on; 2 a usage, configuration, load or trace error, printed as one line on stderr (the
 traceback only with --debug).
@@ -13,11 +16,9 @@ import traceback
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-import torch
 from tabulate import tabulate
 
 from . import __version__
-from .api import analyze, lint_target
 from .errors import CostlensError, first_line
 from .latency import Profile, builtin_profiles, estimate, load_profile
 from .linting.baseline import new_findings, read_baseline, write_baseline
@@ -29,16 +30,11 @@ from .linting.options import over_config
 from .linting.rule import Rule
 from .linting.rulebook import all_rules
 from .linting.targets import TargetConfig
-from .measure.compare import compare
-from .measure.guidelines import run_guidelines
-from .measure.op_times import measure
-from .measure.timing import ROUNDS, check_device, threads
+from .measure import ROUNDS
+from .measure.device import CPU, DEVICES, Device, device_for
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text
-from .report.platform import render_bench, render_guidelines, render_profile
 from .report.sarif import render_sarif
-from .tracing.inputs import inputs_on
-from .tracing.load import load, model_inputs
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -127,11 +123,10 @@ def _add_rules(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_device_options(parser: argparse.ArgumentParser, platform: bool = True) -> None:
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="where to measure (default cpu)")
+    parser.add_argument("--device", choices=tuple(DEVICES), default=CPU.name,
+                        help=f"where to measure (default {CPU.name})")
     parser.add_argument("--threads", type=_positive, metavar="N",
-                        help="intra-op threads (default: PyTorch's, "
-                             f"{torch.get_num_threads()} here)")
+                        help="intra-op threads (default: PyTorch's, the number of cores)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     if platform:
         parser.add_argument("--platform", metavar="PROFILE",
@@ -153,6 +148,9 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--rounds", type=_positive, default=ROUNDS,
                            help="timing rounds; each figure is the fastest of them (default "
                                 f"{ROUNDS}; more rounds, luckier figures)")
+    calibrate.add_argument("--list", action="store_true",
+                           help="list the built-in profiles (device, threads, date, how each "
+                                "was calibrated) and exit")
     calibrate.set_defaults(handler=_calibrate)
 
 
@@ -206,6 +204,9 @@ def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True) -> N
 
 
 def _report(options: argparse.Namespace) -> int:
+    from .api import analyze
+    from .tracing.load import load, model_inputs
+
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
     if options.fuse and not options.platform:
@@ -223,6 +224,8 @@ def _report(options: argparse.Namespace) -> int:
 
 
 def _lint(options: argparse.Namespace) -> int:
+    from .api import lint_target
+
     rules = all_rules()
     configured = load_config(rules, Path(options.config) if options.config else None)
     settings = over_config(configured, options, rules)
@@ -308,60 +311,86 @@ def _rules(options: argparse.Namespace) -> int:
 
 
 def _calibrate(options: argparse.Namespace) -> int:
+    if options.list:
+        rows = [[name, profile.device_name, profile.device, profile.threads, profile.created,
+                 profile.method] for name, profile in
+                ((name, load_profile(name)) for name in builtin_profiles())]
+        print(tabulate(rows, headers=["profile", "device", "kind", "threads", "calibrated",
+                                      "method"], maxcolwidths=[None] * 5 + [60]))
+        return EXIT_OK
     from .measure.calibrate import calibrate
+    from .measure.timing import threads
+    from .report.platform import render_profile
 
-    device = check_device(options.device)
+    device = device_for(options.device)
     with threads(options.threads) as used:
-        path = options.output or f"platform-{device.type}-{used}t.json"
-        profile = calibrate(device.type, used, options.name, options.rounds,
+        path = options.output or f"platform-{device.name}-{used}t.json"
+        profile = calibrate(device, used, options.name, options.rounds,
                             progress=lambda line: print(line, file=sys.stderr))
     _write(profile.to_json(), path)
     print(render_profile(profile, path), end="")
     return EXIT_OK
 
 
-def _profile_for(options: argparse.Namespace, device: torch.device, used: int) -> Profile:
+def _profile_for(options: argparse.Namespace, device: Device, used: int) -> Profile:
     """--platform, else a calibration of this machine now (said on stderr). A profile made
     for another device or thread count is used as asked, with a note on stderr: its estimate
     then describes another setting than the one measured."""
     if options.platform:
         profile = load_profile(options.platform)
-        if (profile.device, profile.threads) != (device.type, used):
+        if (profile.device, profile.threads) != (device.name, used):
             print(f"costlens: note: profile {profile.name} is for {profile.device} at "
                   f"{profile.threads} thread{'s' if profile.threads != 1 else ''}; measuring "
-                  f"{device.type} at {used} (--device and --threads set what is measured)",
+                  f"{device.name} at {used} (--device and --threads set what is measured)",
                   file=sys.stderr)
         return profile
     from .measure.calibrate import calibrate
-    print(f"costlens: no --platform given: calibrating {device.type} at {used} thread"
+    print(f"costlens: no --platform given: calibrating {device.name} at {used} thread"
           f"{'s' if used != 1 else ''} first (save one with `costlens calibrate`)",
           file=sys.stderr)
-    return calibrate(device.type, used)
+    return calibrate(device, used)
 
 
 def _bench(options: argparse.Namespace) -> int:
-    device = check_device(options.device)
+    import torch
+
+    from .api import analyze
+    from .measure.compare import compare
+    from .measure.op_times import measure
+    from .measure.timing import threads
+    from .report.platform import render_bench
+    from .tracing.inputs import inputs_on
+    from .tracing.load import load, model_inputs
+
+    device = device_for(options.device)
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
     with threads(options.threads) as used, torch.no_grad():
         profile = _profile_for(options, device, used)
         analysis = analyze(loaded.model, inputs)
         latency = estimate(analysis, profile)
-        model = loaded.model.eval().to(device)
-        measurement = measure(model, inputs_on(inputs, device), device, options.repeat)
+        model = loaded.model.eval().to(device.torch_device)
+        measurement = measure(model, inputs_on(inputs, device.torch_device), device,
+                              options.repeat)
     comparison = compare(analysis, latency, measurement, options.depth)
     print(render_bench(comparison, analysis.model_type, options.repeat, profile.name), end="")
     return EXIT_OK
 
 
 def _guidelines(options: argparse.Namespace) -> int:
-    device = check_device(options.device)
+    import torch
+
+    from .measure.guidelines import run_guidelines
+    from .measure.timing import threads
+    from .report.platform import render_guidelines
+
+    device = device_for(options.device)
     with threads(options.threads) as used, torch.no_grad():
         profile = _profile_for(options, device, used)
         column = {1: 0, 2: 1, 4: 2}[options.column]
         rows, verdicts = run_guidelines(profile, device, column, options.batch)
-    print(render_guidelines(rows, verdicts, profile.device_name, used,
-                            "gpu" if device.type == "cuda" else "cpu"), end="")
+    print(render_guidelines(rows, verdicts, profile.device_name, used, device.paper_platform),
+          end="")
     return EXIT_OK
 
 

@@ -1,55 +1,10 @@
-"""Shared test helpers: the bundled examples on sys.path, and one-op models for formula tests."""
+"""pytest's fixtures and markers; shared helpers live in helpers.py."""
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import sys
-from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 import torch
-from torch import nn
-
-import costlens
-from costlens.analysis import OpRecord
-from costlens.latency.classes import PROFILED_CLASSES
-from costlens.latency.profile import ClassRate, Profile
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-
-if str(EXAMPLES) not in sys.path:
-    sys.path.insert(0, str(EXAMPLES))
-
-
-def example(name: str) -> Any:
-    """An example module by file stem, imported as the loader would (its directory on the path)."""
-    return importlib.import_module(name)
-
-
-class Lambda(nn.Module):
-    """Wraps a function so a formula can be tested on the ops one call dispatches."""
-
-    def __init__(self, function: Callable[..., Any]) -> None:
-        super().__init__()
-        self.function = function
-
-    def forward(self, *args: Any) -> Any:
-        return self.function(*args)
-
-
-def kernels(function: Callable[..., Any] | nn.Module, *inputs: Any) -> list[OpRecord]:
-    """The ops (views excluded) one call runs, with their costs."""
-    model = function if isinstance(function, nn.Module) else Lambda(function)
-    analysis = costlens.analyze(model, tuple(inputs))
-    return [op for op in analysis.ops if op.category != "view"]
-
-
-def only_kernel(function: Callable[..., Any] | nn.Module, *inputs: Any) -> OpRecord:
-    found = kernels(function, *inputs)
-    assert len(found) == 1, [op.op for op in found]
-    return found[0]
 
 
 @pytest.fixture
@@ -57,21 +12,3 @@ def meta_input() -> Callable[..., torch.Tensor]:
     def make(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype, device="meta")
     return make
-
-
-def made_up_profile(**changes: object) -> Profile:
-    """A made-up device with round numbers: every class 1 GFLOP/s, 1 GB/s in cache, 1 us."""
-    rates = {name: ClassRate(1e9, 1e9, 1e-6) for name in PROFILED_CLASSES}
-    base = Profile(
-        name="made-up", device="cpu", device_name="test", threads=1, torch_version="x",
-        created="2026-01-01", calibration_seconds=0.0, method="made up", op_overhead_s=1e-6,
-        view_overhead_s=0.5e-6, module_call_overhead_s=2e-6, bandwidth_bytes_per_s=0.5e9,
-        cache_bytes=1000, saturation=1.0, overlap=False, rates=rates, warm_rates=rates,
-        in_network_factor=1.0)
-    return dataclasses.replace(base, **changes)
-
-
-#: Upper bounds no real measurement can pass, per device: multiply-adds per second (a CPU core:
-#: two 16-wide FMA units at 4 GHz; an H100/H200: about 500 T with bf16/TF32 tensor cores) and
-#: bytes per second (DDR5 channels / HBM3e).
-CEILINGS = {"cpu": (2 * 16 * 4e9, 400e9), "cuda": (600e12, 6e12)}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import example
+from helpers import example
 from torch import nn
 
 import costlens

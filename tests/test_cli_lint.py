@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 from costlens.cli import main
 

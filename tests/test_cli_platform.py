@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 
 import costlens
 from costlens.cli import main
@@ -91,6 +91,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(capsys: pytest.CaptureFixture[st
                                        "device on this machine\n")
 
 
+@pytest.mark.timing
 def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
     assert main(["bench", SHUFFLENET, "--threads", "1", "--platform", "epyc-cpu-1t",
@@ -106,6 +107,7 @@ def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFi
     assert "Rank correlation with the measured layer times (Spearman): estimate" in out
 
 
+@pytest.mark.timing
 def test_a_profile_for_another_thread_count_is_used_with_a_note(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", SHUFFLENET, "--threads", "2", "--platform", "epyc-cpu-1t",
@@ -115,6 +117,7 @@ def test_a_profile_for_another_thread_count_is_used_with_a_note(
                    "at 2 (--device and --threads set what is measured)\n")
 
 
+@pytest.mark.timing
 def test_guidelines_reports_every_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["guidelines", "--threads", "1", "--platform", "epyc-cpu-1t"]) == 0
     out = capsys.readouterr().out
@@ -153,8 +156,17 @@ def test_g4_can_measure_its_share_in_time(tmp_path: Path,
                       '[tool.costlens.rules.G4]\nshare-of = "time"\n')
     target = f"{EXAMPLES}/mobilenet_v2.py:mobilenet_v2"
     main(["lint", target, "--select", "G4", "--config", str(config), "--format", "json"])
-    for diagnostic in json.loads(capsys.readouterr().out)["diagnostics"]:
+    diagnostics = json.loads(capsys.readouterr().out)["diagnostics"]
+    assert diagnostics, "MobileNet v2's blocks spend most of their time on element-wise ops"
+    for diagnostic in diagnostics:
         assert "of its estimated time on element-wise ops" in diagnostic["message"]
     config.write_text('[tool.costlens.rules.G4]\nshare-of = "time"\n')
     assert main(["lint", target, "--select", "G4", "--config", str(config)]) == 2
     assert "needs a platform profile" in capsys.readouterr().err
+
+
+def test_calibrate_list_says_how_each_built_in_profile_was_made(capsys) -> None:
+    assert main(["calibrate", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "epyc-cpu-1t" in out and "h200-cuda" in out
+    assert "an earlier method" in out and "median of 7" in out  # the H200 profile's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from conftest import Lambda, only_kernel
+from helpers import Lambda, only_kernel
 from torch import nn
 
 import costlens

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import only_kernel
+from helpers import only_kernel
 from torch import nn
 
 

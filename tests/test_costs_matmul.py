@@ -3,7 +3,7 @@ linear layers, `@`, matmul and einsum all land here."""
 from __future__ import annotations
 
 import torch
-from conftest import kernels, only_kernel
+from helpers import kernels, only_kernel
 from torch import nn
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from conftest import Lambda, example, kernels, only_kernel
+from helpers import Lambda, example, kernels, only_kernel
 from torch import nn
 
 import costlens

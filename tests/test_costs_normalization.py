@@ -3,7 +3,7 @@ statistics 4 (+1 affine), RMS 3 (+1 weight)."""
 from __future__ import annotations
 
 import torch
-from conftest import kernels, only_kernel
+from helpers import kernels, only_kernel
 from torch import nn
 
 import costlens

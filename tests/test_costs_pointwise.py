@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import Lambda, kernels, only_kernel
+from helpers import Lambda, kernels, only_kernel
 
 import costlens
 

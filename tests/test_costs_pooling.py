@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import only_kernel
+from helpers import only_kernel
 from torch import nn
 
 

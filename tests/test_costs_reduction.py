@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from conftest import only_kernel
+from helpers import only_kernel
 
 
 def test_sum_mean_amax_var() -> None:

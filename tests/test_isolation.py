@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torch.nn.modules.module as module_globals
-from conftest import example
+from helpers import example
 from torch import nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 

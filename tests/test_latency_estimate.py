@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import made_up_profile
+from helpers import made_up_profile
 from torch import nn
 
 import costlens
@@ -191,3 +191,30 @@ def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
     assert size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes,
                            features=wide) == pytest.approx(
         size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes, features=narrow))
+
+
+def test_layer_times_add_up_as_the_rows_do() -> None:
+    """Under every module, its children's times and its own-forward row's add up to its time;
+    a module with no row of its own (a container) adds only the fixed cost of its calls."""
+    from helpers import example
+    analysis = costlens.analyze(*example("gpt").gpt())
+    device = made_up_profile()
+    latency = estimate(analysis, device)
+    calls = {layer.name: layer.calls for layer in analysis.layers}
+    own_rows = {layer.forward_of for layer in analysis.layers if layer.forward_of is not None}
+    checked = 0
+    for parent in analysis.layers:
+        if parent.forward_of is not None:
+            continue
+        prefix = f"{parent.name}." if parent.name else ""
+        children = [layer.name for layer in analysis.layers
+                    if layer.depth == parent.depth + 1 and layer.name.startswith(prefix)]
+        if not children:
+            continue
+        checked += 1
+        container = 0.0 if parent.name in own_rows else \
+            calls[parent.name] * device.module_call_overhead_s
+        assert sum(latency.layers[name].seconds for name in children) + container == \
+            pytest.approx(latency.layers[parent.name].seconds, rel=1e-12), parent.name
+    assert checked >= 10 and "" in own_rows
+    assert latency.layers[""].seconds == pytest.approx(latency.seconds)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CEILINGS
+from helpers import CEILINGS
 
 from costlens.errors import CostlensError
 from costlens.latency.classes import PROFILED_CLASSES

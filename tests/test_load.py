@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import EXAMPLES
+from helpers import EXAMPLES
 from torch import nn
 
 from costlens import CostlensError

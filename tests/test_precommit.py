@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 
 def _git(repository: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -46,7 +46,8 @@ def _model(width: int, hidden: int) -> str:
 @pytest.fixture
 def repository(tmp_path: Path) -> Path:
     if not (ROOT / ".git").exists():
-        pytest.fail("the pre-commit test needs costlens as a git checkout (its hook at HEAD)")
+        pytest.skip("costlens is not a git checkout here: pre-commit installs its hook from a "
+                    "git repository at a revision")
     head = _git(ROOT, "rev-parse", "HEAD").stdout.strip()
     repository = tmp_path / "project"
     repository.mkdir()

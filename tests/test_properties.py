@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import costlens
+from costlens.costs import Category
 
 ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Sigmoid, nn.Hardswish, nn.SiLU, nn.Tanh)
 PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
@@ -19,8 +20,9 @@ PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
 
 
 @st.composite
-def stacks(draw) -> tuple[nn.Module, torch.Tensor]:
-    """An nn.Sequential and a random image batch it can run on."""
+def stacks(draw, pointwise: bool = False) -> tuple[nn.Module, torch.Tensor]:
+    """An nn.Sequential and a random image batch it can run on; with `pointwise`, one that
+    holds a dense 1x1 convolution at least."""
     batch, channels = draw(st.integers(1, 2)), draw(st.integers(1, 12))
     size = draw(st.integers(2, 12))
     inputs = torch.randn(batch, channels, size, size)
@@ -44,6 +46,9 @@ def stacks(draw) -> tuple[nn.Module, torch.Tensor]:
         elif size >= 2:
             layers.append(nn.MaxPool2d(2))
             size //= 2
+    if pointwise:
+        layers.append(nn.Conv2d(channels, draw(st.integers(1, 16)), 1, bias=draw(st.booleans())))
+        channels = layers[-1].out_channels
     if draw(st.booleans()):
         layers += [nn.Flatten(), nn.Linear(channels * size * size, draw(st.integers(1, 10)))]
     return nn.Sequential(*layers).eval(), inputs
@@ -62,16 +67,17 @@ def test_random_stacks_analyze_and_add_up(stack) -> None:
 
 
 @PROPERTY_SETTINGS
-@given(stacks())
+@given(stacks(pointwise=True))
 def test_no_pointwise_conv_beats_the_g1_bound(stack) -> None:
     model, inputs = stack
     analysis = costlens.analyze(model, inputs)
-    for op in analysis.ops:
+    pointwise = [op for op in analysis.ops if op.category is Category.CONV and (
+        node := analysis.graph.nodes[op.index]).arg("weight").shape[2:] == (1, 1)
+        and node.attr("groups") == 1 and node.attr("stride") == (1, 1)]
+    assert pointwise  # the strategy put one in
+    for op in pointwise:
         node = analysis.graph.nodes[op.index]
         weight = node.arg("weight")
-        if op.category != "conv" or weight.shape[2:] != (1, 1) or node.attr("groups") != 1 \
-                or node.attr("stride") != (1, 1):
-            continue
         c1, c2 = weight.shape[1], weight.shape[0]
         positions = node.outputs[0].numel // c2
         bias = c2 if node.arg("bias") is not None else 0
@@ -96,4 +102,6 @@ def test_meta_and_real_tensors_agree_on_flops(stack) -> None:
 def test_the_lint_pipeline_completes(stack) -> None:
     model, inputs = stack
     found = costlens.lint(model, inputs, budgets={"flops": "1K"})
-    assert all(d.location.line >= 1 for d in found)
+    over = costlens.analyze(model, inputs).totals.flops > 1000
+    assert [d.code for d in found if d.code == "B1"] == (["B1"] if over else [])
+    assert all(d.location.line >= 1 and d.message for d in found)

@@ -6,7 +6,7 @@ import re
 import shlex
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from costlens.cli import main
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import torch
-from conftest import example
+from helpers import example
 from torch import nn
 
 import costlens

@@ -3,7 +3,7 @@ whole models (Section 3's discussion of ShuffleNet v1, MobileNet v2, Inception a
 from __future__ import annotations
 
 import pytest
-from conftest import example
+from helpers import example
 from costlens.rules.g4_elementwise import elementwise_share
 
 import costlens

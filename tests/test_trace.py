@@ -335,7 +335,7 @@ def test_in_place_writes_through_a_view_are_data_edges() -> None:
         y.view(-1).add_(1)
         return torch.relu(y)
 
-    from conftest import Lambda
+    from helpers import Lambda
     analysis = costlens.analyze(Lambda(chain), torch.randn(4, 4))
     nodes = analysis.graph.nodes
     relu = next(n for n in nodes if n.op == "aten.relu.default")

@@ -19,7 +19,7 @@ ENTRY_POINT_GROUP = "costlens.rules"
 def all_rules() -> dict[str, type[Rule]]:
     """Every rule by code, in code order; two rules with one code is an error."""
     found: dict[str, type[Rule]] = {}
-    for rule in [*_builtin_rules(), *_plugin_rules()]:
+    for rule in [*builtin_rules(), *_plugin_rules()]:
         other = found.get(rule.code)
         if other is not None and other is not rule:
             raise CostlensError(f"two rules have the code {rule.code}: "
@@ -51,7 +51,8 @@ def check_codes(prefixes: Iterable[str], rules: dict[str, type[Rule]]) -> None:
                                 f"{', '.join(rules)}")
 
 
-def _builtin_rules() -> list[type[Rule]]:
+def builtin_rules() -> list[type[Rule]]:
+    """The rules costlens ships (rules/, installed as costlens.rules), in file order."""
     package = importlib.import_module("costlens.rules")
     rules = []
     for info in pkgutil.iter_modules(package.__path__):
