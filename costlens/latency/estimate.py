@@ -78,7 +78,8 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
                                     shape_features(node, cls, op.flops or 0, op.parallelism or 0))
         times.append(OpTime(node.index, cls, seconds, bound))
     call_cost = 0.0 if fuse else profile.module_call_overhead_s
-    own_rows = {layer.forward_of: layer.name for layer in analysis.layers if layer.forward_of}
+    own_rows = {layer.forward_of: layer.name for layer in analysis.layers
+                if layer.forward_of is not None}
     calls: dict[str, int] = defaultdict(int)  # module calls each layer pays for
     for call in graph.calls:
         for path in module_ancestors(call.module):
