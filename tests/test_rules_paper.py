@@ -3,8 +3,8 @@ whole models (Section 3's discussion of ShuffleNet v1, MobileNet v2, Inception a
 from __future__ import annotations
 
 import pytest
-from helpers import example
 from costlens.rules.g4_elementwise import elementwise_share
+from helpers import example
 
 import costlens
 from costlens.linting.context import RuleContext
