@@ -1,8 +1,8 @@
 """How fast, how lean and how exact costlens is, against hand counts and two other FLOP counters.
 
 Run ``python benchmarks/bench_analysis.py`` (``--repeat N``, default 5; ``--quick`` for a smoke
-run: one repeat, fewer models). It prints two tables and exits 0 when every target holds, 1
-otherwise.
+run: one repeat, fewer models; fvcore comes with the test extra, ``pip install ".[test]"``). It
+prints two tables and exits 0 when every target holds, 1 otherwise.
 
 Table 1, Llama-2-70B at sequence 4096, batch 1, through the command line: the whole
 ``python -m costlens report ... --format json`` command is run ``--repeat`` times as a child

@@ -1,10 +1,12 @@
-"""The README's reference table: costlens's counts on the bundled models beside the paper's and
-fvcore's.
+"""The reference table of docs/architecture.md: costlens's counts on the bundled models beside the
+paper's and fvcore's.
 
-Run ``python benchmarks/reference_counts.py``; it prints a markdown table. "conv+FC" is the sum
-of costlens's conv and matmul ops, the quantity the paper, torchvision and fvcore report;
-"all ops" adds the element-wise, normalization, pooling and data-movement ops costlens also
-counts. All FLOPs are multiply-adds. Exits 1 if costlens and fvcore disagree on conv+FC.
+Run ``python benchmarks/reference_counts.py`` (fvcore comes with the test extra:
+``pip install ".[test]"``); it prints a markdown table. "conv+FC" is the sum of costlens's
+convolution (depthwise included) and matmul ops, the quantity the paper, torchvision and
+fvcore report; "all ops" adds the element-wise, normalization, pooling and data-movement ops
+costlens also counts. All FLOPs are multiply-adds. Exits 1 if costlens and fvcore disagree on
+conv+FC.
 """
 from __future__ import annotations
 

@@ -40,3 +40,15 @@ def test_readme_starts_with_install_and_test_commands() -> None:
         "pip install torch==2.13.0 && pip install . && costlens report "
         "examples/shufflenet_v2.py:shufflenet_v2",
         'pip install ".[test]" && pytest']
+
+
+def test_readme_names_every_lint_flag_and_configuration_key() -> None:
+    from costlens.linting.options import OPTIONS, config_keys
+
+    lint_section = README.split("## Lint in CI", 1)[1].split("\n## pre-commit", 1)[0]
+    for option in OPTIONS:
+        if option.flag is not None:
+            assert f"`{option.flag}" in lint_section, option.flag
+    configuration = README.split("## Configuration", 1)[1].split("\n## Rules", 1)[0]
+    for key in config_keys():
+        assert f"{key} =" in configuration or f"costlens.{key}" in configuration, key
