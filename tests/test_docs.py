@@ -31,6 +31,9 @@ def test_every_rule_is_in_the_reference_with_its_headings() -> None:
 
 
 def test_relative_links_in_the_docs_resolve() -> None:
+    checked = 0
     for document in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", document.read_text()):
             assert (document.parent / target).exists(), (document.name, target)
+            checked += 1
+    assert checked >= 8  # the README links to docs/ and the schemas, docs/ to each other
