@@ -1,6 +1,7 @@
 """The Python API: analyze a model, or lint it, in one call."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .analysis import Analysis, analyze_graph
@@ -8,12 +9,12 @@ from .costs import is_known
 from .graph import OpGraph, SourceLocation
 from .latency import Profile
 from .linting.finding import Diagnostic
-from .linting.linter import LintSettings, lint_analysis, lint_settings
+from .linting.linter import LintSettings, TargetId, lint_analysis, lint_settings
 from .linting.options import from_arguments
 from .linting.rulebook import all_rules
 from .linting.targets import TargetConfig
 from .tracing.inputs import split_inputs
-from .tracing.load import load, model_inputs
+from .tracing.load import Target, load, model_inputs
 from .tracing.locations import definition_site, user_location
 from .tracing.trace import trace
 
@@ -42,19 +43,20 @@ def lint(model: Any, inputs: Any = None, *, select: str | Iterable[str] | None =
          ignore: str | Iterable[str] | None = None,
          options: Mapping[str, Mapping[str, Any]] | None = None,
          budgets: Mapping[str, Any] | None = None, train: bool = False,
-         platform: str | Profile | None = None) -> list[Diagnostic]:
+         platform: str | Profile | None = None, view: str | None = None) -> list[Diagnostic]:
     """Run the lint rules on `model`: `select` / `ignore` by code prefix (a list, or a
     comma-separated string as on the command line), `options` by rule code
     (`{"G1": {"max_mac_ratio": 1.4}}`), `budgets` as in the configuration
     (`{"flops": "600M"}`), `platform` a profile (or its file or built-in name) whose latency
-    estimate findings carry and grade their severity by. None means the default. Findings about
-    the model as a whole point at its class."""
+    estimate findings carry and grade their severity by, `view` "fused" (the default: as an
+    inference engine runs the model) or "eager". None means the default. Findings about the
+    model as a whole point at its class."""
     rules = all_rules()
     settings = from_arguments({"select": select, "ignore": ignore, "rules": options,
-                               "budgets": budgets, "platform": platform}, rules,
+                               "budgets": budgets, "platform": platform, "view": view}, rules,
                               names={"rules": "options"})
     analysis = analyze(model, inputs, train=train)
-    return lint_analysis(analysis, type(model).__name__, lint_settings(settings, rules),
+    return lint_analysis(analysis, TargetId(type(model).__name__), lint_settings(settings, rules),
                          _location_of(model))
 
 
@@ -65,7 +67,22 @@ def lint_target(target: TargetConfig, settings: LintSettings, *, train: bool = F
     analysis = analyze(loaded.model, model_inputs(loaded, target.inputs, target.dtype),
                        train=train)
     budgets = {**settings.budgets, **target.budgets}
-    return lint_analysis(analysis, target.spec, settings, loaded.location, budgets)
+    return lint_analysis(analysis, _target_id(target, loaded.target), settings,
+                         loaded.location, budgets)
+
+
+def _target_id(target: TargetConfig, parsed: Target) -> TargetId:
+    """What a baseline keys the target by: its file, absolute, however the TARGET spelled the
+    path (from the configuration's folder or from the working directory), and the rest of it
+    with its inputs; or its configured name."""
+    if target.name:
+        return TargetId(target.name)
+    inputs = target.label[len(target.spec):]
+    if not (parsed.is_file or not parsed.factory):  # a module path: as written
+        return TargetId(target.label)
+    file = (target.base or Path.cwd()) / parsed.location
+    rest = target.spec.strip()[len(parsed.location) + 1:] if parsed.factory else ""
+    return TargetId(target.label, str(file.resolve()), rest + inputs)
 
 
 def _location_of(model: Any) -> SourceLocation:

@@ -238,15 +238,16 @@ def _lint(options: argparse.Namespace) -> int:
             diagnostics.extend(lint_target(target, lint, train=options.train,
                                            trust_pickle=options.trust_pickle))
         except CostlensError as error:  # report it, lint the other targets
-            failures.append((target.spec, error))
+            failures.append((target.label, error))
     if settings.write_baseline:
         write_baseline(settings.write_baseline, diagnostics)
         print(f"costlens: recorded {len(diagnostics)} finding"
               f"{'s' if len(diagnostics) != 1 else ''} in {settings.write_baseline}",
               file=sys.stderr)
-    shown = new_findings(diagnostics, read_baseline(settings.baseline)) \
-        if settings.baseline and not settings.write_baseline else diagnostics
-    run = LintRun(shown, [t.spec for t in targets], len(diagnostics) - len(shown))
+    baseline = settings.baseline
+    shown = new_findings(diagnostics, read_baseline(baseline), baseline.parent) \
+        if baseline and not settings.write_baseline else diagnostics
+    run = LintRun(shown, [t.label for t in targets], len(diagnostics) - len(shown))
     _write(_render_lint(run, options.format, lint.rules), options.output)
     for spec, error in failures:
         if options.debug:

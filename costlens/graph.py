@@ -6,6 +6,7 @@ are fast to test without a model and the graph round-trips through JSON unchange
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator
@@ -267,6 +268,15 @@ class OpGraph:
                 if item.producer is not None:
                     readers[item.producer].append(node.index)
         return tuple(tuple(found) for found in readers)
+
+    @cached_property
+    def repeated_modules(self) -> frozenset[str]:
+        """Paths of the modules whose class, one of the user's (not torch's), the model
+        instantiates twice or more: its building blocks, and what a cause repeats across."""
+        mine = [module for module in self.modules if module.path and not module.library_type]
+        counts = Counter((module.type_module, module.type) for module in mine)
+        return frozenset(module.path for module in mine
+                         if counts[(module.type_module, module.type)] >= 2)
 
     @cached_property
     def call_members(self) -> tuple[tuple[int, ...], ...]:

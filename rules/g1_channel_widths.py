@@ -11,6 +11,12 @@ more than `max_mac_ratio`, with the equal widths that would reach it and the mem
 they would save. Layers that only make the model's output (a classifier head, whose width the
 task fixes) are left alone.
 
+It flags the layer (the conv or linear module) that runs the product. The same layer in every
+instance of a block class built at one line (`features.*.conv.0.0` of MobileNet v2's inverted
+residuals) is one finding, with the worst instance's figures and the memory traffic all of
+them would save; the severity follows that saving's share of the model's MAC (of its
+estimated time with a platform).
+
 ## Why is this bad
 ShuffleNet V2's guideline G1: equal channel width minimizes memory access cost. In the paper's
 Table 1, ten blocks of two 1x1 convolutions, all with the same FLOPs, run 1480 batches/s on a
@@ -44,6 +50,9 @@ def build():
 - `max_mac_ratio` (default 1.3): the most a layer's MAC may exceed the minimum at its FLOPs,
   as a factor. On large maps 1:2 widths cost about 1.06x, 1:4 1.25x, 1:6 1.43x, 1:12 1.87x;
   where the weights dominate (few positions) the ratio is nearer 1.
+- `note_below` (default 0.01), `error_from` (default 0.1): a cause whose fix saves less than
+  `note_below` of the model's MAC (of its estimated time with a platform) is a note, from
+  `error_from` on an error, else a warning.
 """
 from __future__ import annotations
 
@@ -74,7 +83,6 @@ class UnequalWidths(Finding):
     ratio: float
     limit: float
     equal_width: int
-    saved_bytes: int
 
     @property
     def message(self) -> str:
@@ -110,7 +118,7 @@ class UnequalChannelWidths(Rule):
                      else work_features(positions * equal * equal, positions * equal))
             yield UnequalWidths(
                 op.module, "1x1 conv" if conv else "linear layer", c1, c2, positions, mac,
-                round(minimum), round(ratio, 4), limit, equal, saved,
+                round(minimum), round(ratio, 4), limit, equal, saved_bytes=saved,
                 seconds=context.time_saved(op, op.mac_bytes - saved, shape))
 
 
@@ -132,12 +140,14 @@ def _pointwise_layers(context: RuleContext) -> Iterator[tuple[OpRecord, tuple[in
             yield op, (c1, c2, out.numel // c2, out.itemsize)
         elif (op.category is Category.MATMUL and op.module in linear
               and op.op.startswith(_PRODUCTS)):
-            c1, c2 = op.inputs[-1][0], out.shape[-1]  # (positions, c1) @ (c1, c2)
+            # (positions, c1) @ (c1, c2); a Linear on a strided view runs as a batched product
+            # against its broadcast weight: (b, positions, c1) @ (b, c1, c2)
+            c1, c2 = op.inputs[-1][-2], out.shape[-1]
             yield op, (c1, c2, out.numel // c2, out.itemsize)
 
 
 _LINEAR_TYPES = frozenset({"Linear", "LazyLinear"})
-_PRODUCTS = ("aten.mm.", "aten.addmm.")
+_PRODUCTS = ("aten.mm.", "aten.addmm.", "aten.bmm.")
 
 
 def _ratio(c1: int, c2: int) -> str:

@@ -8,6 +8,11 @@ rule reports group convolutions whose MAC exceeds that dense equivalent's by mor
 `max_mac_ratio`, and how much memory traffic the dense one would save. (At fixed widths, fewer
 groups cost more FLOPs and more weights; the saving is the dense layer's at the same FLOPs.)
 
+It flags the conv module itself. The same conv in every instance of a block class built at one
+line (`stage*.*.g_conv_1x1_expand` of ShuffleNet v1's units) is one finding, with the worst
+instance's figures and the memory traffic all of them would save; the severity follows that
+saving's share of the model's MAC (of its estimated time with a platform).
+
 ## Why is this bad
 ShuffleNet V2's guideline G2: excessive group convolution increases MAC. At fixed input and
 FLOPs, MAC = h*w*c1 + B*g/c1 + B/(h*w) grows with g. In the paper's Table 2, ten 1x1 group
@@ -41,6 +46,9 @@ def build():
 - `max_mac_ratio` (default 1.5): the most a group convolution's MAC may exceed that of the
   dense convolution of equal FLOPs, as a factor. At the paper's Table 2 widths, 2 groups cost
   about 1.33x, 4 groups 1.6x and 8 groups 1.77x.
+- `note_below` (default 0.01), `error_from` (default 0.1): a cause whose fix saves less than
+  `note_below` of the model's MAC (of its estimated time with a platform) is a note, from
+  `error_from` on an error, else a warning.
 """
 from __future__ import annotations
 
@@ -70,7 +78,6 @@ class ExcessiveGroups(Finding):
     dense_mac: int
     ratio: float
     limit: float
-    saved_bytes: int
 
     @property
     def message(self) -> str:
@@ -108,5 +115,5 @@ class ExcessiveGroupConvolution(Rule):
             seconds = context.time_saved(op, op.mac_bytes - saved, conv_features(
                 c1, c2 // groups, kernel_area, map_out), conv_class(1, kernel_area))
             yield ExcessiveGroups(op.module, "x".join(map(str, weight.shape[2:])), c1, c2, groups,
-                                  c2 // groups, grouped, dense, round(ratio, 4), limit, saved,
-                                  seconds=seconds)
+                                  c2 // groups, grouped, dense, round(ratio, 4), limit,
+                                  saved_bytes=saved, seconds=seconds)

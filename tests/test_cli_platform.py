@@ -138,14 +138,17 @@ def test_lint_findings_carry_their_time_and_grade_by_it(capsys: pytest.CaptureFi
     timed = json.loads(capsys.readouterr().out)
     assert len(timed["diagnostics"]) == len(plain["diagnostics"])
     severities = set()
+    shares = []
     for diagnostic in timed["diagnostics"]:
-        figures = diagnostic["figures"]
-        assert figures["time_ms"] >= 0 and 0 <= figures["time_share"] <= 1
+        saving = diagnostic["saving"]
+        assert saving["time_ms"] >= 0 and 0 <= saving["time_share"] <= 1
         assert "of the model's estimated" in diagnostic["message"]
-        expected = ("note" if figures["time_share"] < 0.01 else
-                    "error" if figures["time_share"] >= 0.10 else "warning")
+        expected = ("note" if saving["time_share"] < 0.01 else
+                    "error" if saving["time_share"] >= 0.10 else "warning")
         assert diagnostic["severity"] == expected
         severities.add(expected)
+        shares.append(saving["time_share"])
+    assert shares == sorted(shares, reverse=True)  # costliest first
     assert code == (1 if "error" in severities else 0)
 
 

@@ -9,8 +9,9 @@ from torch import nn
 import costlens
 
 
-def _lint(model: nn.Module, inputs, code: str, **options):
-    return costlens.lint(model, inputs, select=[code], options={code: options} if options else None)
+def _lint(model: nn.Module, inputs, code: str, view: str | None = None, **options):
+    return costlens.lint(model, inputs, select=[code], options={code: options} if options else None,
+                         view=view)
 
 
 class Pointwise(nn.Module):
@@ -79,19 +80,24 @@ class Gated(nn.Module):
 class TwoCalls(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.first, self.second = Gated(), Gated()
+        self.gates = nn.ModuleList(Gated() for _ in range(2))  # one class, one line
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.first(x, True)
-        return self.second(self.second(x, False), True)
+        first, second = self.gates
+        x = first(x, True)
+        return second(second(x, False), True)
 
 
 def test_g4_reports_the_heaviest_call_of_a_block() -> None:
-    found = {d.module: d for d in _lint(TwoCalls(), torch.randn(1, 32, 28, 28), "G4",
-                                        max_share=0.0)}
-    assert "relu x1" in found["second"].message and "add x1" in found["second"].message
-    assert "in its heaviest call" in found["second"].message
-    assert found["second"].figures["share"] == found["first"].figures["share"]
+    # the two gates: one class built at one line, so one cause with two instances
+    (found,) = _lint(TwoCalls(), torch.randn(1, 32, 28, 28), "G4", view="eager",
+                     max_share=0.0)
+    assert [instance.module for instance in found.instances] == ["gates.0", "gates.1"]
+    assert found.module == "gates.1"  # two calls over the limit: the costlier instance
+    assert "relu x1" in found.message and "add x1" in found.message
+    assert "in its heaviest call" in found.message
+    first, second = (instance.figures()["share"] for instance in found.instances)
+    assert first == second
 
 
 class Encoder(nn.Module):
@@ -105,11 +111,12 @@ class Encoder(nn.Module):
 
 def test_g4_names_norms_and_scales_with_their_own_remedies() -> None:
     model = nn.Sequential(Encoder(), Encoder())
-    (first, _) = _lint(model, torch.randn(1, 256, 64), "G4", max_share=0.0)
-    assert "layer_norm x1" in first.message and "mul x1" in first.message
-    assert "fuse the normalization into the kernel next to it" in first.message
-    assert "fold constant scales into the weights" in first.message
-    assert "drop activations" not in first.message
+    (found,) = _lint(model, torch.randn(1, 256, 64), "G4", max_share=0.0)
+    assert len(found.instances) == 2
+    assert "layer_norm x1" in found.message and "mul x1" in found.message
+    assert "drop normalizations the block does not need" in found.message
+    assert "fold constant scales into the weights" in found.message
+    assert "drop activations" not in found.message
 
 
 def test_g3_suggests_fusing_matrix_products_in_a_transformer_block() -> None:
@@ -138,3 +145,70 @@ def test_api_findings_point_at_user_code_not_torch() -> None:
     model = nn.Sequential(nn.Conv2d(13, 78, 1), nn.Conv2d(78, 13, 1), nn.Conv2d(13, 13, 1))
     found = costlens.lint(model, torch.randn(1, 13, 56, 56), select=["G1"])
     assert found and all(d.location.file.endswith("test_rules_behaviour.py") for d in found)
+
+
+class Branchy(nn.Module):
+    """Four parallel 1x1 convs, summed: fragmented (G3) and, run eagerly, add-heavy (G4)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(branch(x) for branch in self.branches)
+
+
+class Stage(nn.Module):
+    """Two Branchy blocks and one conv of its own; with `own_branches`, four parallel convs of
+    its own as well."""
+
+    def __init__(self, width: int, own_branches: bool) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Branchy(width) for _ in range(2))
+        self.own = nn.ModuleList(nn.Conv2d(width, width, 1)
+                                 for _ in range(4 if own_branches else 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return sum(conv(x) for conv in self.own)
+
+
+def _stages(own_branches: bool) -> nn.Module:
+    return nn.Sequential(*(Stage(16, own_branches) for _ in range(2)))
+
+
+def test_a_block_is_flagged_for_what_it_adds_itself() -> None:
+    """The inner blocks' fragments are theirs: the stages around them are not flagged again,
+    though counted whole they have 9 fragments in 4 branches."""
+    x = torch.randn(1, 16, 14, 14)
+    (found,) = _lint(_stages(False), x, "G3")
+    assert found.group is not None and found.group.block_type == "Branchy"
+    assert [i.module for i in found.instances] == ["0.blocks.0", "0.blocks.1", "1.blocks.0",
+                                                   "1.blocks.1"]
+    assert costlens.analyze(_stages(False), x).layer("0").block.fragments == 9
+
+
+def test_an_enclosing_block_is_flagged_for_its_own_ops_only() -> None:
+    x = torch.randn(1, 16, 14, 14)
+    found = {d.group.block_type if d.group else d.module: d
+             for d in _lint(_stages(True), x, "G3")}
+    assert set(found) == {"Branchy", "Stage"}
+    stage = found["Stage"]
+    # the stage's own four convs: the inner blocks' eight are set aside
+    assert stage.figures["fragments"] == 4 and len(stage.instances) == 2
+
+
+def test_no_rule_flags_a_block_and_a_block_inside_it_on_the_examples() -> None:
+    for module, factory in (("mobilenet_v2", "mobilenet_v2"), ("inception", "inception_net"),
+                            ("shufflenet_v1", "shufflenet_v1"), ("resnet", "resnext50_32x4d")):
+        from helpers import example
+        found = costlens.lint(*getattr(example(module), factory)(), select=["G"],
+                              options={"G3": {"max_fragments": 0, "max_branches": 1},
+                                       "G4": {"max_share": 0.0}}, view="eager")
+        for code in ("G3", "G4"):
+            flagged = [i.module for d in found if d.code == code for i in d.instances]
+            assert flagged, (module, code)
+            nested = [(outer, inner) for outer in flagged for inner in flagged
+                      if inner.startswith(f"{outer}.")]
+            assert nested == [], (module, code)

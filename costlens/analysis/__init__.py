@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 from ..costs import Category, OpCost, cost_of, is_kernel
 from ..graph import OpGraph, module_ancestors, module_depth
-from .blocks import block_figures, call_figures, compute_sources
+from .blocks import block_figures, compute_sources
 from .result import (
     Analysis,
     BlockFigures,
@@ -24,13 +24,14 @@ __all__ = ["Analysis", "BlockFigures", "LayerRecord", "OpRecord", "Totals", "Uns
 def analyze_graph(graph: OpGraph) -> Analysis:
     costs = [cost_of(node) for node in graph.nodes]
     ops = tuple(_op_record(graph, index, cost) for index, cost in enumerate(costs))
-    layers, members, call_members = _Layers(graph, costs).build()
+    builder = _Layers(graph, costs)
+    layers, members, call_members = builder.build()
     called = {layer.name for layer in layers}
     return Analysis(
         graph=graph, totals=_totals(graph, costs), layers=layers, ops=ops,
         unsupported_ops=_unsupported(ops),
         uncalled_modules=tuple(m.path for m in graph.modules if m.path not in called),
-        members=members, call_members=call_members,
+        members=members, call_members=call_members, sources=builder.sources,
     )
 
 
@@ -66,7 +67,9 @@ class _Layers:
     def __init__(self, graph: OpGraph, costs: Sequence[OpCost | None]) -> None:
         self.graph = graph
         self.costs = costs
-        self.sources = compute_sources(graph, costs)
+        self.categories = [None if cost is None else cost.category for cost in costs]
+        self.macs = [None if cost is None else cost.mac for cost in costs]
+        self.sources = compute_sources(graph, self.categories)
         self.module_members: dict[str, list[int]] = {}
         for call in graph.calls:  # calls are numbered in execution order
             for path in module_ancestors(call.module):
@@ -121,8 +124,7 @@ class _Layers:
             name=name, type=self.modules[module].type, depth=depth, calls=len(calls),
             params=params, flops=flops, mac=mac, mac_bytes=mac_bytes,
             parallelism=_mean_parallelism(member_costs),
-            block=block_figures([call_figures(block, self.costs, self.sources)
-                                 for block in blocks], indices, self.costs),
+            block=block_figures(blocks, self.categories, self.macs, self.sources),
             source=self.graph.calls[calls[0]].source if calls else None, forward_of=forward_of)
 
     @staticmethod

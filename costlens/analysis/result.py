@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..costs import Category
 from ..graph import GraphInput, OpGraph, SourceLocation
+from .blocks import BlockFigures, block_figures
 
 SCHEMA_VERSION = 2
 
@@ -56,26 +57,6 @@ class OpRecord:
             "outputs": [list(shape) for shape in self.outputs],
             "source": None if self.source is None else str(self.source),
         }
-
-
-@dataclass(frozen=True)
-class BlockFigures:
-    """A module seen as a building block, per call (the largest over its calls).
-
-    fragments: convolution and pooling ops (Category.is_fragment), the paper's G3 count.
-    branches: most compute ops (Category.is_compute) at one depth of the block's DAG of compute
-    ops, i.e. that could run at once.
-    kernels: ops that launch a kernel (everything but views and allocations).
-    elementwise_mac_share / movement_mac_share: the share of the block's MAC spent in
-    element-wise ops (Category.is_elementwise: the paper's G4 set, depthwise convolutions and
-    normalization included) / in data movement, over all calls.
-    """
-
-    fragments: int
-    branches: int
-    kernels: int
-    elementwise_mac_share: float
-    movement_mac_share: float
 
 
 @dataclass(frozen=True)
@@ -184,6 +165,13 @@ class Analysis:
     members: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     call_members: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict,
                                                                     repr=False)
+    sources: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
+
+    def block_of(self, per_call: Sequence[Sequence[int]]) -> BlockFigures:
+        """Block figures of any ops, grouped by call: a block's own ops, say, without those
+        of the blocks inside it."""
+        return block_figures(per_call, [op.category for op in self.ops],
+                             [op.mac for op in self.ops], self.sources)
 
     def ops_in(self, layer: str) -> list[OpRecord]:
         """The ops a layer's figures count."""

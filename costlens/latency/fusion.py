@@ -23,12 +23,13 @@ def fused_ops(graph: OpGraph, categories: Sequence[Category | None]) -> dict[int
     """Ops an inference engine absorbs into the op before them: {absorbed: host}.
 
     A batch norm is folded into the conv that alone feeds it; an activation is fused into the
-    conv, linear, folded norm or tensor add that alone feeds it. "Alone" matters: if anything
-    else reads the host's output, the unfused value must still be written.
+    conv, linear, folded norm or tensor add that alone feeds it, through any views between
+    them. "Alone" matters: if anything else reads the host's output, the unfused value must
+    still be written.
     """
     absorbed: dict[int, int] = {}
     for node in graph.nodes:
-        host = _sole_producer(graph, node)
+        host = _sole_producer(graph, node, categories)
         if host is None:
             continue
         if node.packet in _FOLDABLE_NORMS and categories[host] in _NORM_HOSTS:
@@ -40,13 +41,19 @@ def fused_ops(graph: OpGraph, categories: Sequence[Category | None]) -> dict[int
     return absorbed
 
 
-def _sole_producer(graph: OpGraph, node: OpNode) -> int | None:
+def _sole_producer(graph: OpGraph, node: OpNode,
+                   categories: Sequence[Category | None]) -> int | None:
+    """The op whose output alone feeds `node`'s first input, looking through views (a
+    linear layer's reshapes) that nothing else reads."""
     if not node.inputs:
         return None
     producer = node.inputs[0].producer
-    if producer is None or len(graph.consumers[producer]) != 1:
-        return None
-    return producer
+    while producer is not None and len(graph.consumers[producer]) == 1:
+        if categories[producer] is not Category.VIEW:
+            return producer
+        inputs = graph.nodes[producer].inputs
+        producer = inputs[0].producer if inputs else None
+    return None
 
 
 def _is_tensor_add(node: OpNode) -> bool:

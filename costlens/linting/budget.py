@@ -45,6 +45,7 @@ class BudgetRule(Rule):
     """Subclasses name the budget key and the Totals field it limits."""
 
     severity = Severity.ERROR
+    graded = False  # over budget is an error however small the excess
     budget: ClassVar[str]
     unit: ClassVar[str]
     options = (Option("max", None, quantity=True),)

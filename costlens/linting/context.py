@@ -1,30 +1,52 @@
-"""What a rule sees: one target's Analysis, its option values and, with a platform profile,
-the latency estimate; and the questions rules ask of them, answered once here."""
+"""What a rule sees: one target's Analysis, its option values, the view it is judged in and,
+with a platform profile, the latency estimate; and the questions rules ask of them, answered
+once here."""
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from functools import cached_property
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from ..analysis import Analysis, LayerRecord, OpRecord
 from ..costs import Category
 from ..graph import OpNode
 from ..latency.classes import KernelClass
 from ..latency.estimate import LatencyEstimate
+from ..latency.fusion import fused_ops
 from ..latency.profile import Profile
 from ..latency.roofline import fixed_cost, op_seconds
 
 
+class View(str, Enum):
+    """How the network is judged: as an inference engine or torch.compile runs it (batch norm
+    folded into the conv before it, activations fused into the op before them), or as
+    PyTorch runs it eagerly, op by op."""
+
+    FUSED = "fused"
+    EAGER = "eager"
+
+
 @dataclass(frozen=True)
 class RuleContext:
-    """One target's Analysis and one rule's option values; with a platform profile, the
-    latency estimate on it."""
+    """One target's Analysis, one rule's option values and the view; with a platform profile,
+    the latency estimate on it."""
 
     analysis: Analysis
     options: Mapping[str, Any]
     latency: LatencyEstimate | None = None
     profile: Profile | None = None
+    view: View = field(default=View.FUSED)
+
+    @cached_property
+    def fusable(self) -> frozenset[int]:
+        """Ops an inference engine absorbs into the op before them, whatever the view."""
+        return frozenset(fused_ops(self.analysis.graph, [op.category for op in self.analysis.ops]))
+
+    @cached_property
+    def absorbed(self) -> frozenset[int]:
+        """Ops that cost nothing in this view: the fusable ones in the fused view."""
+        return self.fusable if self.view is View.FUSED else frozenset()
 
     def seconds(self, ops: list[OpRecord]) -> float:
         """The estimated time of the ops (0 without a platform)."""
@@ -76,15 +98,30 @@ class RuleContext:
         return self._downstream_compute[op.index]
 
     def blocks(self, block_types: tuple[str, ...] = ()) -> list[LayerRecord]:
-        """The model's building blocks: modules of a class of the user's that the model uses
-        at least twice (a ResNet Bottleneck, an Inception block), and modules of the classes
-        named in `block_types`, that run compute ops."""
+        """The model's building blocks, innermost first (a block inside another comes before
+        it): modules of a class of the user's that the model uses at least twice (a ResNet
+        Bottleneck, an Inception block), and modules of the classes named in `block_types`,
+        that run compute ops."""
         named = set(block_types)
-        return [layer for layer in self.analysis.layers
-                if layer.depth > 0 and layer.forward_of is None
-                and (layer.type in named or layer.name in self._repeated)
-                and any(op.category is not None and op.category.is_compute
-                        for op in self.ops_in(layer.name))]
+        found = [layer for layer in self.analysis.layers
+                 if layer.depth > 0 and layer.forward_of is None
+                 and (layer.type in named or layer.name in self.repeated)
+                 and any(op.category is not None and op.category.is_compute
+                         for op in self.ops_in(layer.name))]
+        return sorted(found, key=lambda layer: -layer.depth)
+
+    def own_calls(self, layer: LayerRecord, set_aside: Iterable[str]) -> list[list[OpRecord]]:
+        """The layer's ops per call, without the ops of the blocks in `set_aside` (the blocks
+        inside it that a rule has flagged already), so that a block is judged on what it adds
+        itself; none when what is left runs no compute op (a residual wrapper around flagged
+        blocks is not a building block of its own)."""
+        inner = tuple(f"{path}." for path in set_aside if path.startswith(f"{layer.name}."))
+        calls = [[op for op in call if not (op.module + ".").startswith(inner)]
+                 for call in self.ops_per_call(layer)]
+        if inner and not any(op.category is not None and op.category.is_compute
+                             for call in calls for op in call):
+            return []  # only the glue between flagged blocks is left: no block of its own
+        return calls
 
     @cached_property
     def _downstream_compute(self) -> list[bool]:
@@ -97,9 +134,6 @@ class RuleContext:
                 for c in consumers[index])
         return downstream
 
-    @cached_property
-    def _repeated(self) -> frozenset[str]:
-        """Paths of modules whose (user-defined) class the model instantiates twice or more."""
-        modules = [m for m in self.analysis.graph.modules if m.path and not m.library_type]
-        counts = Counter((m.type_module, m.type) for m in modules)
-        return frozenset(m.path for m in modules if counts[(m.type_module, m.type)] >= 2)
+    @property
+    def repeated(self) -> frozenset[str]:
+        return self.analysis.graph.repeated_modules

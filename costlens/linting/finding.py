@@ -4,6 +4,10 @@ A finding is a frozen dataclass: its fields are the measured figures, the limit 
 alternative, and its message is made from those fields, so the text and the JSON `figures`
 (the same fields) cannot drift apart. A rule file defines its own Finding subclass next to its
 Rule, as ruff keeps a violation struct beside its check.
+
+The engine groups the findings of one cause (one rule on the instances of a block class built
+at one line of code, or on one layer role inside them) into one Diagnostic, which names the
+worst instance, lists them all and says what fixing the cause would save.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any, ClassVar
 
 from ..errors import CostlensError
 from ..graph import SourceLocation
+from ..units import human
 
 
 class Severity(str, Enum):
@@ -39,15 +44,16 @@ class Severity(str, Enum):
 class Finding:
     """One cause a rule found in one module ("" for the model as a whole).
 
-    Subclasses add their figures as fields and define `message`. `seconds` is, with a platform
-    profile, the estimated time the cause costs (what fixing it would save); it is the lint
-    engine's, not a figure of the rule's.
+    Subclasses add their figures as fields and define `message`. `saved_bytes` is the MAC (in
+    bytes) the fix would save; `seconds`, with a platform profile, the estimated time it would
+    save. Both are the engine's measure of the finding's cost, not figures of the rule's.
     """
 
     module: str
+    saved_bytes: int = field(default=0, kw_only=True)
     seconds: float | None = field(default=None, kw_only=True, compare=False)
 
-    BASE_FIELDS: ClassVar[frozenset[str]] = frozenset({"module", "seconds"})
+    BASE_FIELDS: ClassVar[frozenset[str]] = frozenset({"module", "saved_bytes", "seconds"})
 
     @property
     def message(self) -> str:
@@ -70,23 +76,66 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class TimeCost:
-    """With a platform: what a finding costs in estimated time, and the model's estimate."""
+class Saving:
+    """What fixing a cause would save, over all its instances: MAC bytes and their share of
+    the model's; with a platform, estimated seconds and their share of the model's latency."""
 
-    seconds: float
+    mac_bytes: int
     share: float
-    profile: str
-    model_seconds: float
+    seconds: float | None = None
+    time_share: float | None = None
+    profile: str | None = None
 
-    def describe(self) -> str:
-        return (f"on {self.profile} it costs about {self.seconds * 1e3:.3g} ms, {self.share:.1%} "
-                f"of the model's estimated {self.model_seconds * 1e3:.3g} ms")
+    @property
+    def cost_share(self) -> float:
+        """The share that grades and ranks: of the estimated time with a platform, else of
+        the MAC."""
+        return self.time_share if self.time_share is not None else self.share
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"mac_bytes": self.mac_bytes, "share": round(self.share, 6)}
+        if self.seconds is not None:
+            data.update(time_ms=round(self.seconds * 1e3, 6),
+                        time_share=round(self.time_share or 0.0, 6))
+        return data
+
+
+@dataclass(frozen=True)
+class CauseKey:
+    """What a baseline matches a finding on, stable while its figures move and however the
+    target was spelled: the target (its file, absolute, for a file target; the rest as
+    written, inputs included, or its configured name), the rule, and the cause: the block class
+    and the line that builds it, with the layer's role inside the block, or else the module."""
+
+    target_file: str | None
+    target: str
+    code: str
+    site_file: str | None
+    site_line: int | None
+    cause: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """The repeated block a cause's instances sit in: its class, the role of the flagged
+    module inside it ("" when the blocks themselves are flagged), the instances of the block
+    in execution order, and the flagged modules' paths as one glob."""
+
+    block_type: str
+    role: str
+    roots: tuple[str, ...]
+    pattern: str
+
+    def subject(self) -> str:
+        """`InvertedResidual x16 (features.1 ... features.17)`."""
+        return f"{self.block_type} x{len(self.roots)} ({self.roots[0]} ... {self.roots[-1]})"
 
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """A finding as the lint engine reports it: with its rule, severity, target and the line of
-    the user's code it points at."""
+    """A cause as the lint engine reports it: the worst instance's finding, every instance
+    (in execution order; just the one when the cause is not repeated), the rule, severity,
+    target, the line of the user's code it points at, and what fixing it would save."""
 
     code: str
     name: str
@@ -94,32 +143,44 @@ class Diagnostic:
     target: str
     location: SourceLocation
     finding: Finding
-    cost: TimeCost | None = None
+    instances: tuple[Finding, ...]
+    saving: Saving
+    key: CauseKey
+    group: Group | None = None  # None: one instance
 
     @property
     def module(self) -> str:
         return self.finding.module
 
     @property
+    def pattern(self) -> str:
+        """What the text output names: the glob of the instances, or the module."""
+        return self.group.pattern if self.group is not None else self.module
+
+    @property
     def message(self) -> str:
-        if self.cost is None:
-            return self.finding.message
-        return f"{self.finding.message}; {self.cost.describe()}"
+        text = self.finding.message
+        if self.group is not None:
+            count = len(self.instances)
+            text = f"{self.group.subject()}, worst {self.module}: {text}"
+            if self.saving.mac_bytes:
+                text += (f"; fixing all {count} saves {human(self.saving.mac_bytes, 'B')} of "
+                         "memory traffic")
+        if self.saving.seconds is not None:
+            text += (f"; on {self.saving.profile} it costs about "
+                     f"{self.saving.seconds * 1e3:.3g} ms, {self.saving.time_share:.1%} of the "
+                     "model's estimated time")
+        return text
 
     @property
     def figures(self) -> dict[str, Any]:
-        figures = self.finding.figures()
-        if self.cost is not None:
-            figures.update(time_ms=round(self.cost.seconds * 1e3, 6),
-                           time_share=round(self.cost.share, 6))
-        return figures
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """What a baseline matches on: stable while the figures move."""
-        return (self.target, self.code, self.module)
+        return self.finding.figures()
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "name": self.name, "severity": self.severity.value,
                 "target": self.target, "module": self.module, "message": self.message,
-                "location": self.location.to_dict(), "figures": self.figures}
+                "location": self.location.to_dict(), "figures": self.figures,
+                "pattern": self.pattern,
+                "instances": [{"module": f.module, "figures": f.figures()}
+                              for f in self.instances],
+                "saving": self.saving.to_dict()}

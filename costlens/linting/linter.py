@@ -1,9 +1,10 @@
-"""The lint engine: run the selected rules on one Analysis and turn their findings into
-diagnostics with a severity, the target and a line of the user's code to point at. Plain data in,
-plain data out: loading and tracing happen before (api.py)."""
+"""The lint engine: run the selected rules on one Analysis, group their findings into causes,
+grade and rank them by what fixing them would save, and point each at a line of the user's
+code. Plain data in, plain data out: loading and tracing happen before (api.py)."""
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -11,8 +12,9 @@ from ..analysis import Analysis
 from ..graph import SourceLocation
 from ..latency import LatencyEstimate, Profile, estimate, load_profile
 from .budget import BudgetRule
-from .context import RuleContext
-from .finding import Diagnostic, Finding, Severity, TimeCost
+from .context import RuleContext, View
+from .finding import CauseKey, Diagnostic, Finding, Saving, Severity
+from .grouping import Cause, group_findings
 from .options import Settings
 from .rule import Rule
 from .rulebook import select_rules
@@ -21,13 +23,25 @@ from .rulebook import select_rules
 @dataclass(frozen=True)
 class LintSettings:
     """The rules to run and how: option values by rule code, budgets for every target,
-    module-path globs whose findings of some codes are ignored."""
+    module-path globs whose findings of some codes are ignored, the view, the profile."""
 
     rules: Sequence[type[Rule]]
     rule_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     budgets: Mapping[str, float] = field(default_factory=dict)
     per_module_ignores: Sequence[tuple[str, Sequence[str]]] = ()
     profile: Profile | None = None
+    view: View = View.FUSED
+
+
+@dataclass(frozen=True)
+class TargetId:
+    """How diagnostics name a target (`label`: its configured name, or the TARGET as written
+    with its inputs) and what a baseline keys it by: its file, absolute, for a file target,
+    and the rest (`factory(args) --input ...`), or the label."""
+
+    label: str
+    file: str | None = None
+    rest: str = ""
 
 
 def lint_settings(settings: Settings, rules: Mapping[str, type[Rule]]) -> LintSettings:
@@ -35,50 +49,71 @@ def lint_settings(settings: Settings, rules: Mapping[str, type[Rule]]) -> LintSe
     platform = settings.platform
     return LintSettings(select_rules(rules, settings.select, settings.ignore), settings.rules,
                         settings.budgets, settings.per_module_ignores,
-                        load_profile(platform) if isinstance(platform, str) else platform)
+                        load_profile(platform) if isinstance(platform, str) else platform,
+                        View(settings.view))
 
 
-#: With a platform, a finding's severity follows the share of the model's estimated time it
-#: costs: below NOTE_BELOW it is a note (real, but not worth a failed build on this platform),
-#: from ERROR_FROM on an error.
-NOTE_BELOW = 0.01
-ERROR_FROM = 0.10
-
-
-def lint_analysis(analysis: Analysis, target: str, settings: LintSettings,
+def lint_analysis(analysis: Analysis, target: TargetId, settings: LintSettings,
                   fallback: SourceLocation, budgets: Mapping[str, float] | None = None
                   ) -> list[Diagnostic]:
-    """Diagnostics of every selected rule, minus per-module ignores, in source order."""
+    """The causes every selected rule finds, minus per-module ignores, costliest first."""
     locate = _Locator(analysis, fallback)
     budgets = settings.budgets if budgets is None else budgets
-    latency = estimate(analysis, settings.profile) if settings.profile is not None else None
+    latency = (estimate(analysis, settings.profile, fuse=settings.view is View.FUSED)
+               if settings.profile is not None else None)
     diagnostics = []
     for rule in settings.rules:
-        context = RuleContext(analysis, rule_options(rule, settings.rule_options, budgets),
-                              latency, settings.profile)
-        for finding in rule().check(context):
-            if _ignored(finding.module, rule.code, settings.per_module_ignores):
-                continue
-            severity, cost = rule.severity, None
-            if latency is not None and finding.seconds is not None:
-                cost = _time_cost(finding, latency)
-                severity = (Severity.NOTE if cost.share < NOTE_BELOW else
-                            Severity.ERROR if cost.share >= ERROR_FROM else rule.severity)
-            diagnostics.append(Diagnostic(rule.code, rule.name, severity, target,
-                                          locate(finding.module), finding, cost))
-    return sorted(diagnostics, key=lambda d: (d.location.file, d.location.line, d.code, d.module))
+        options = rule_options(rule, settings.rule_options, budgets)
+        context = RuleContext(analysis, options, latency, settings.profile, settings.view)
+        findings = [finding for finding in rule().check(context)
+                    if not _ignored(finding.module, rule.code, settings.per_module_ignores)]
+        for cause in group_findings(findings, analysis):
+            worst = max(cause.findings, key=_cost)
+            saving = _saving(cause.findings, analysis, latency)
+            diagnostics.append(Diagnostic(
+                rule.code, rule.name, _severity(rule, options, saving), target.label,
+                locate(worst.module), worst, cause.findings, saving,
+                _key(target, rule.code, cause), cause.group))
+    return sorted(diagnostics, key=lambda d: (-d.saving.cost_share, d.location.file,
+                                              d.location.line, d.code, d.module))
 
 
-def _time_cost(finding: Finding, latency: LatencyEstimate) -> TimeCost:
-    seconds = max(finding.seconds or 0.0, 0.0)
-    share = seconds / latency.seconds if latency.seconds else 0.0
-    return TimeCost(seconds, share, latency.profile, latency.seconds)
+def _cost(finding: Finding) -> float:
+    return finding.seconds if finding.seconds is not None else finding.saved_bytes
+
+
+def _saving(findings: Sequence[Finding], analysis: Analysis,
+            latency: LatencyEstimate | None) -> Saving:
+    mac_bytes = sum(max(finding.saved_bytes, 0) for finding in findings)
+    share = mac_bytes / analysis.totals.mac_bytes if analysis.totals.mac_bytes else 0.0
+    timed = [finding.seconds for finding in findings if finding.seconds is not None]
+    if latency is None or not timed:
+        return Saving(mac_bytes, share)
+    seconds = sum(max(value, 0.0) for value in timed)
+    return Saving(mac_bytes, share, seconds,
+                  seconds / latency.seconds if latency.seconds else 0.0, latency.profile)
+
+
+def _severity(rule: type[Rule], options: Mapping[str, Any], saving: Saving) -> Severity:
+    """A graded rule's severity follows the share of the model's cost the fix would save."""
+    if not rule.graded:
+        return rule.severity
+    if saving.cost_share < options["note_below"]:
+        return Severity.NOTE
+    return Severity.ERROR if saving.cost_share >= options["error_from"] else rule.severity
+
+
+def _key(target: TargetId, code: str, cause: Cause) -> CauseKey:
+    site = cause.site
+    return CauseKey(target.file, target.rest or target.label, code,
+                    None if site is None else os.path.abspath(site.file),
+                    None if site is None else site.line, cause.cause)
 
 
 def rule_options(rule: type[Rule], configured: Mapping[str, Mapping[str, Any]],
                  budgets: Mapping[str, float]) -> dict[str, Any]:
     """Defaults, then the configuration's values; a budget rule's limit from the budgets."""
-    options = {option.name: option.default for option in rule.options}
+    options = {option.name: option.default for option in rule.all_options()}
     options.update(configured.get(rule.code, {}))
     if issubclass(rule, BudgetRule) and rule.budget in budgets:
         options["max"] = budgets[rule.budget]

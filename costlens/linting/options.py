@@ -99,6 +99,12 @@ def _severity(value: Any, reading: Reading) -> Severity:
         raise CostlensError(f"{reading.where}: {error}") from None
 
 
+def _view(value: Any, reading: Reading) -> str:
+    if value not in ("fused", "eager"):
+        raise CostlensError(f"{reading.where}: expected fused or eager, got {value!r}")
+    return str(value)
+
+
 def _path(value: Any, reading: Reading) -> Path | None:
     if value is None:
         return None
@@ -168,6 +174,10 @@ OPTIONS: tuple[LintOption, ...] = (
                flag="--baseline", metavar="FILE"),
     LintOption("write-baseline", _path, None, "record the current findings in FILE and exit 0",
                flag="--write-baseline", in_config=False, metavar="FILE"),
+    LintOption("view", _view, "fused", "judge the network as an inference engine or "
+               "torch.compile runs it (fused: batch norm folded, activations fused into the op "
+               "before them; the default) or as PyTorch runs it op by op (eager)",
+               flag="--view", choices=("fused", "eager")),
     LintOption("platform", _platform, None, "a platform profile (file or built-in name): "
                "findings carry the estimated time they cost, and their severity follows it",
                flag="--platform", metavar="PROFILE"),

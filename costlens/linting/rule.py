@@ -85,16 +85,31 @@ def _kind_name(kind: type) -> str:
             tuple: "a list of strings"}[kind]
 
 
+#: The options every graded rule has: below `note_below` of the model's cost (its estimated
+#: time with a platform, else its MAC bytes) a cause is a note, from `error_from` on an error,
+#: in between the rule's own severity.
+GRADING_OPTIONS = (Option("note_below", 0.01, minimum=0.0, maximum=1.0),
+                   Option("error_from", 0.10, minimum=0.0, maximum=1.0))
+
+
 class Rule:
-    """A lint rule. Subclasses set the class attributes and implement `check`."""
+    """A lint rule. Subclasses set the class attributes and implement `check`.
+
+    A graded rule's severity follows what fixing a cause would save (GRADING_OPTIONS); an
+    ungraded one (a budget) always reports at its own severity."""
 
     code: ClassVar[str]
     name: ClassVar[str]
     severity: ClassVar[Severity] = Severity.WARNING
     options: ClassVar[tuple[Option, ...]] = ()
+    graded: ClassVar[bool] = True
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         raise NotImplementedError
+
+    @classmethod
+    def all_options(cls) -> tuple[Option, ...]:
+        return cls.options + (GRADING_OPTIONS if cls.graded else ())
 
     @classmethod
     def documentation(cls) -> str:
@@ -108,10 +123,10 @@ class Rule:
 
     @classmethod
     def option(cls, name: str) -> Option:
-        for option in cls.options:
+        for option in cls.all_options():
             if option.name == name:
                 return option
-        known = ", ".join(option.name for option in cls.options) or "none"
+        known = ", ".join(option.name for option in cls.all_options()) or "none"
         raise CostlensError(f"rule {cls.code} has no option {name!r} (its options: {known})")
 
     @classmethod

@@ -11,18 +11,29 @@ from ..errors import CostlensError
 from .budget import read_budgets
 from .values import kebab_keys, parse_list, parse_strings, parse_table
 
-TARGET_KEYS = ("target", "input", "dtype", "budgets")
+TARGET_KEYS = ("target", "name", "input", "dtype", "budgets")
 
 
 @dataclass(frozen=True)
 class TargetConfig:
-    """A TARGET with its inputs and budgets; `base` is the directory relative paths start from."""
+    """A TARGET with its inputs and budgets; `base` is the directory relative paths start from;
+    `name` what reports call it (default: the TARGET as written, with its inputs)."""
 
     spec: str
     inputs: tuple[str, ...] = ()
     dtype: str | None = None
     budgets: Mapping[str, float] = field(default_factory=dict)
     base: Path | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The name, or the TARGET with its `--input` and `--dtype`: two configured targets of
+        one factory on different inputs are told apart."""
+        if self.name:
+            return self.name
+        shapes = "".join(f" --input {shape}" for shape in self.inputs)
+        return f"{self.spec}{shapes}{f' --dtype {self.dtype}' if self.dtype else ''}"
 
 
 def read_targets(value: Any, where: str, base: Path) -> tuple[TargetConfig, ...]:
@@ -40,12 +51,13 @@ def _target(item: Any, base: Path, where: str) -> TargetConfig:
                                 f"{', '.join(TARGET_KEYS)}")
     if not isinstance(table.get("target"), str):
         raise CostlensError(f"{where}: a target table needs target = \"file.py:factory\"")
-    dtype = table.get("dtype")
-    if dtype is not None and not isinstance(dtype, str):
-        raise CostlensError(f"{where} dtype: expected a string, got {dtype!r}")
+    for key in ("dtype", "name"):
+        if table.get(key) is not None and not isinstance(table[key], str):
+            raise CostlensError(f"{where} {key}: expected a string, got {table[key]!r}")
     inputs = tuple(parse_strings(table.get("input", ()), f"{where} input"))
-    return TargetConfig(table["target"], inputs, dtype,
-                        read_budgets(table.get("budgets", {}), f"{where} budgets"), base)
+    return TargetConfig(table["target"], inputs, table.get("dtype"),
+                        read_budgets(table.get("budgets", {}), f"{where} budgets"), base,
+                        table.get("name"))
 
 
 def _target_line(line: str, base: Path, where: str) -> TargetConfig:

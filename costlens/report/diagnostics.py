@@ -1,5 +1,6 @@
-"""Lint output as text (one line per finding, as compilers and ruff print them), JSON, and
-GitHub Actions workflow commands (annotations on the offending line of a pull request)."""
+"""Lint output as text (one line per cause, as compilers and ruff print them, costliest first,
+then a line per rule), JSON (schema: costlens/schemas/lint.json), and GitHub Actions workflow
+commands (annotations on the offending line of a pull request)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..linting.finding import Diagnostic, Severity
+from ..units import human
 
-JSON_VERSION = 1
+JSON_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,29 @@ class LintRun:
 
 def render_text(run: LintRun) -> str:
     lines = [f"{d.location}: {d.code} {d.name} [{d.severity.value}] "
-             f"{d.module or '(model)'}: {d.message}" for d in run.diagnostics]
+             f"{d.pattern or '(model)'}: {d.message}" for d in run.diagnostics]
+    lines += rule_lines(run)
     lines.append(summary(run))
     return "\n".join(lines) + "\n"
+
+
+def rule_lines(run: LintRun) -> list[str]:
+    """Per rule with findings: how many causes, instances and what fixing them would save."""
+    lines = []
+    for code in sorted({d.code for d in run.diagnostics}):
+        found = [d for d in run.diagnostics if d.code == code]
+        instances = sum(len(d.instances) for d in found)
+        saved = sum(d.saving.mac_bytes for d in found)
+        timed = [d.saving.seconds for d in found if d.saving.seconds is not None]
+        time = f", {sum(timed) * 1e3:.3g} ms" if timed else ""
+        lines.append(f"  {code} {found[0].name}: {_count(len(found), 'finding')}, "
+                     f"{_count(instances, 'instance')}, {human(saved, 'B')} of memory traffic"
+                     f"{time} to save")
+    return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
 
 
 def summary(run: LintRun) -> str:
@@ -63,7 +85,7 @@ def render_github(run: LintRun) -> str:
         properties = ",".join(f"{key}={_escape_property(value)}" for key, value in (
             ("file", d.location.file), ("line", str(d.location.line)),
             ("title", f"{d.code} {d.name}")))
-        message = _escape_data(f"{d.module or '(model)'}: {d.message}")
+        message = _escape_data(f"{d.pattern or '(model)'}: {d.message}")
         lines.append(f"::{_GITHUB_LEVELS[d.severity]} {properties}::{message}")
     lines.append(summary(run))
     return "\n".join(lines) + "\n"

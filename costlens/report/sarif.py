@@ -1,5 +1,6 @@
 """SARIF 2.1.0, the format code-scanning services read: one run, the rules with their
-documentation as help, one result per finding on the file and line it points at."""
+documentation as help, one result per cause on the file and line it points at, with every
+instance as a logical location; its fingerprint is the cause's baseline key."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from .. import __version__
+from ..linting.baseline import baseline_key
 from ..linting.rule import Rule
 from .diagnostics import LintRun
 
@@ -21,17 +23,21 @@ def render_sarif(run: LintRun, rules: Sequence[type[Rule]]) -> str:
         result = {
             "ruleId": d.code,
             "level": d.severity.value,
-            "message": {"text": f"{d.module or '(model)'}: {d.message}"},
+            "message": {"text": f"{d.pattern or '(model)'}: {d.message}"},
             "locations": [{
                 "physicalLocation": {
                     "artifactLocation": {"uri": _uri(d.location.file)},
                     "region": {"startLine": d.location.line},
                 },
-                "logicalLocations": [{"fullyQualifiedName": d.module or d.target,
-                                      "kind": "module"}],
+                "logicalLocations": [{"fullyQualifiedName": instance.module or d.target,
+                                      "kind": "module"} for instance in d.instances],
             }],
-            "partialFingerprints": {"costlens/v1": f"{d.target}:{d.code}:{d.module}"},
-            "properties": {"target": d.target, "figures": dict(d.figures)},
+            "partialFingerprints": {
+                "costlens/v2": ":".join(baseline_key(d.key, Path.cwd()))},
+            "properties": {"target": d.target, "figures": dict(d.figures),
+                           "instances": [{"module": f.module, "figures": f.figures()}
+                                         for f in d.instances],
+                           "saving": d.saving.to_dict()},
         }
         if d.code in codes:
             result["ruleIndex"] = codes.index(d.code)

@@ -73,26 +73,25 @@ def constructions_recorded() -> Iterator[None]:
 
 
 def construction_site(model: nn.Module, path: str) -> SourceLocation | None:
-    """Where user code constructed the module at `path`: the registration recorded while its
-    factory ran, else, in the class of the nearest user-defined ancestor (or a base class), the
-    line `self.<attribute> = ...` holding it or the torch container it sits in. None when
-    neither is known (a model of torch containers only, built outside a factory)."""
+    """Where user code constructed the module at `path`: its registration recorded while its
+    factory ran, else, in the class of its parent (or a base class), the line
+    `self.<attribute> = ...` that holds it. None when neither is known (a module in a torch
+    container, built outside a factory): the line of an enclosing module is not this one's,
+    and findings about it find that line by walking up (linting.linter's locator), while
+    grouping must not take the container's line for the block's."""
     if not path:
         return None
-    parts = path.split(".")
-    for depth in range(len(parts) - 1, -1, -1):
-        owner = model.get_submodule(".".join(parts[:depth]))
-        recorded = _SITES.get(owner, {}).get(parts[depth])
-        if recorded is not None:
-            return recorded
-        if not parts[depth].isidentifier():
-            continue
-        for cls in type(owner).__mro__:
-            if cls is nn.Module or not issubclass(cls, nn.Module):
-                break
-            location = _assignment(cls, parts[depth])
-            if location is not None:
-                return location
+    parent, _, name = path.rpartition(".")
+    owner = model.get_submodule(parent)
+    recorded = _SITES.get(owner, {}).get(name)
+    if recorded is not None or not name.isidentifier():
+        return recorded
+    for cls in type(owner).__mro__:
+        if cls is nn.Module or not issubclass(cls, nn.Module):
+            break
+        location = _assignment(cls, name)
+        if location is not None:
+            return SourceLocation(display_path(location.file), location.line)
     return None
 
 
@@ -115,13 +114,17 @@ def is_user_file(filename: str) -> bool:
     return not os.path.realpath(filename).startswith(_LIBRARY_DIRS)
 
 
-@functools.lru_cache(maxsize=None)
 def display_path(filename: str) -> str:
     """Relative to the working directory when below it, so reports do not depend on where the
     checkout lives; absolute otherwise."""
+    return _display_path(filename, os.getcwd())
+
+
+@functools.lru_cache(maxsize=None)
+def _display_path(filename: str, working_directory: str) -> str:
     path = os.path.abspath(filename)
     try:
-        relative = os.path.relpath(path)
+        relative = os.path.relpath(path, working_directory)
     except ValueError:  # another drive on Windows
         return path
     return path if relative.startswith("..") else relative
@@ -129,6 +132,8 @@ def display_path(filename: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _assignment(cls: type, attribute: str) -> SourceLocation | None:
+    """The line `self.<attribute> = ...` in the class, its file absolute (cached: the working
+    directory may change between calls)."""
     try:
         filename = inspect.getsourcefile(cls)
         if filename is None or not is_user_file(filename):
@@ -139,5 +144,5 @@ def _assignment(cls: type, attribute: str) -> SourceLocation | None:
     pattern = re.compile(rf"\bself\.{re.escape(attribute)}\s*(:[^=]+)?=(?!=)")
     for offset, line in enumerate(lines):
         if pattern.search(line):
-            return SourceLocation(display_path(filename), start + offset)
+            return SourceLocation(os.path.abspath(filename), start + offset)
     return None
