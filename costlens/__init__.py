@@ -36,8 +36,12 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    """A public name, imported on first use; or a subpackage (`costlens.latency`)."""
     if name not in _PUBLIC:
-        raise AttributeError(f"module 'costlens' has no attribute {name!r}")
+        try:
+            return importlib.import_module(f"costlens.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'costlens' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
     globals()[name] = value
     return value

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from .analysis import Analysis, analyze_graph
 from .costs import is_known
 from .graph import OpGraph, SourceLocation
-from .latency import Profile
 from .linting.finding import Diagnostic
 from .linting.linter import LintSettings, TargetId, lint_analysis, lint_settings
 from .linting.options import from_arguments
@@ -39,24 +38,23 @@ def analyze(model: Any, inputs: Any = None, *, train: bool = False,
     return analyze_graph(trace_model(model, inputs, train=train, real=real))
 
 
-def lint(model: Any, inputs: Any = None, *, select: str | Iterable[str] | None = None,
-         ignore: str | Iterable[str] | None = None,
+def lint(model: Any, inputs: Any = None, *, train: bool = False,
          options: Mapping[str, Mapping[str, Any]] | None = None,
-         budgets: Mapping[str, Any] | None = None, train: bool = False,
-         platform: str | Profile | None = None, view: str | None = None) -> list[Diagnostic]:
-    """Run the lint rules on `model`: `select` / `ignore` by code prefix (a list, or a
-    comma-separated string as on the command line), `options` by rule code
-    (`{"G1": {"max_mac_ratio": 1.4}}`), `budgets` as in the configuration
-    (`{"flops": "600M"}`), `platform` a profile (or its file or built-in name) whose latency
-    estimate findings carry and grade their severity by, `view` "fused" (the default: as an
-    inference engine runs the model) or "eager". None means the default. Findings about the
+         **settings: Any) -> list[Diagnostic]:
+    """Run the lint rules on `model`. `options` are the rules' options by code
+    (`{"G1": {"max_mac_ratio": 1.4}}`); every other lint setting is taken by its name in
+    linting/options.py's table, in snake case, read as the command line reads it: `select` /
+    `ignore` (code prefixes: a list or a comma-separated string), `budgets`
+    (`{"flops": "600M"}`), `platform` (a profile, its file or built-in name: findings carry and
+    are graded by estimated time), `view` ("fused", the default, or "eager"),
+    `per_module_ignores` (`{"features.*": ["G4"]}`). None means the default. Findings about the
     model as a whole point at its class."""
     rules = all_rules()
-    settings = from_arguments({"select": select, "ignore": ignore, "rules": options,
-                               "budgets": budgets, "platform": platform, "view": view}, rules,
+    arguments = {key.replace("_", "-"): value for key, value in settings.items()}
+    resolved = from_arguments({**arguments, "rules": options}, rules,
                               names={"rules": "options"})
     analysis = analyze(model, inputs, train=train)
-    return lint_analysis(analysis, TargetId(type(model).__name__), lint_settings(settings, rules),
+    return lint_analysis(analysis, TargetId(type(model).__name__), lint_settings(resolved, rules),
                          _location_of(model))
 
 
@@ -81,8 +79,15 @@ def _target_id(target: TargetConfig, parsed: Target) -> TargetId:
     if not (parsed.is_file or not parsed.factory):  # a module path: as written
         return TargetId(target.label)
     file = (target.base or Path.cwd()) / parsed.location
-    rest = target.spec.strip()[len(parsed.location) + 1:] if parsed.factory else ""
-    return TargetId(target.label, str(file.resolve()), rest + inputs)
+    return TargetId(target.label, str(file.resolve()), _call(parsed) + inputs)
+
+
+def _call(parsed: Target) -> str:
+    """The factory and its arguments in one spelling: `build`, `build(width=0.5)`, whether the
+    TARGET wrote `build()` or `build( width = 0.5 )`."""
+    arguments = [*map(repr, parsed.args), *(f"{key}={value!r}"
+                                            for key, value in sorted(parsed.kwargs.items()))]
+    return f"{parsed.factory}({', '.join(arguments)})" if arguments else parsed.factory
 
 
 def _location_of(model: Any) -> SourceLocation:

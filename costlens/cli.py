@@ -247,7 +247,8 @@ def _lint(options: argparse.Namespace) -> int:
     baseline = settings.baseline
     shown = new_findings(diagnostics, read_baseline(baseline), baseline.parent) \
         if baseline and not settings.write_baseline else diagnostics
-    run = LintRun(shown, [t.label for t in targets], len(diagnostics) - len(shown))
+    root = configured.path.parent if configured.path is not None else Path.cwd()
+    run = LintRun(shown, [t.label for t in targets], len(diagnostics) - len(shown), root)
     _write(_render_lint(run, options.format, lint.rules), options.output)
     for spec, error in failures:
         if options.debug:
@@ -263,8 +264,9 @@ def _lint(options: argparse.Namespace) -> int:
 
 def _lint_targets(options: argparse.Namespace,
                   configured: Sequence[TargetConfig]) -> list[TargetConfig]:
-    """The command line's targets, taking inputs and budgets from the configuration for those
-    it also lists (--input / --dtype override the inputs); else the configured ones."""
+    """The command line's targets, each as every configured target of that TARGET (its inputs,
+    budgets and name; --input / --dtype make it one target on those inputs); else the
+    configured ones."""
     if not options.targets:
         if options.input or options.dtype:
             raise CostlensError("--input and --dtype apply to targets given on the command "
@@ -273,13 +275,16 @@ def _lint_targets(options: argparse.Namespace,
             raise CostlensError("nothing to lint: give a TARGET, or set targets under "
                                 "[tool.costlens] in pyproject.toml or [costlens] in setup.cfg")
         return list(configured)
-    known = {target.spec: target for target in configured}
+    known: dict[str, list[TargetConfig]] = {}
+    for target in configured:
+        known.setdefault(target.spec, []).append(target)
     targets = []
     for spec in options.targets:
-        target = known.get(spec, TargetConfig(spec))
-        if options.input or options.dtype:
-            target = dataclasses.replace(target, inputs=tuple(options.input), dtype=options.dtype)
-        targets.append(target)
+        matches = known.get(spec, [TargetConfig(spec)])
+        if options.input or options.dtype:  # one target: the inputs given here
+            matches = [dataclasses.replace(matches[0], inputs=tuple(options.input),
+                                           dtype=options.dtype, name=None)]
+        targets.extend(matches)
     return targets
 
 

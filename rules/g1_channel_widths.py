@@ -11,11 +11,11 @@ more than `max_mac_ratio`, with the equal widths that would reach it and the mem
 they would save. Layers that only make the model's output (a classifier head, whose width the
 task fixes) are left alone.
 
-It flags the layer (the conv or linear module) that runs the product. The same layer in every
-instance of a block class built at one line (`features.*.conv.0.0` of MobileNet v2's inverted
-residuals) is one finding, with the worst instance's figures and the memory traffic all of
-them would save; the severity follows that saving's share of the model's MAC (of its
-estimated time with a platform).
+It flags the layer (the conv or linear module) that runs the product, once however often it is
+called, with what its calls together would save. The same layer in every instance of a block
+class built at one line (`features.*.conv.0.0` of MobileNet v2's inverted residuals) is one
+finding, with the worst instance's figures and the memory traffic all of them would save; the
+severity follows that saving's share of the model's MAC (of its estimated time with a platform).
 
 ## Why is this bad
 ShuffleNet V2's guideline G1: equal channel width minimizes memory access cost. In the paper's
@@ -64,7 +64,7 @@ from costlens.analysis import OpRecord
 from costlens.costs import Category
 from costlens.latency.classes import conv_features, work_features
 from costlens.linting.context import RuleContext
-from costlens.linting.finding import Finding
+from costlens.linting.finding import Finding, one_per_module
 from costlens.linting.rule import Option, Rule
 from costlens.units import human
 
@@ -98,10 +98,12 @@ class UnequalChannelWidths(Rule):
     options = (Option("max_mac_ratio", 1.3, minimum=1.0),)
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
+        return iter(one_per_module(self._each_call(context)))
+
+    def _each_call(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_mac_ratio"]
-        reported: set[str] = set()
         for op, widths in _pointwise_layers(context):
-            if op.module in reported or not context.feeds_compute(op):
+            if not context.feeds_compute(op):
                 continue
             c1, c2, positions, itemsize = widths
             flops = positions * c1 * c2
@@ -110,7 +112,6 @@ class UnequalChannelWidths(Rule):
             ratio = mac / minimum
             if ratio <= limit:
                 continue
-            reported.add(op.module)
             equal = round(math.sqrt(c1 * c2))
             saved = round((mac - minimum) * itemsize)
             conv = op.category is Category.CONV

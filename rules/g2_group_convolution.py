@@ -8,8 +8,9 @@ rule reports group convolutions whose MAC exceeds that dense equivalent's by mor
 `max_mac_ratio`, and how much memory traffic the dense one would save. (At fixed widths, fewer
 groups cost more FLOPs and more weights; the saving is the dense layer's at the same FLOPs.)
 
-It flags the conv module itself. The same conv in every instance of a block class built at one
-line (`stage*.*.g_conv_1x1_expand` of ShuffleNet v1's units) is one finding, with the worst
+It flags the conv module itself, once however often it is called, with what its calls together
+would save. The same conv in every instance of a block class built at one line
+(`stage*.*.expand.0` of ShuffleNet v1's units) is one finding, with the worst
 instance's figures and the memory traffic all of them would save; the severity follows that
 saving's share of the model's MAC (of its estimated time with a platform).
 
@@ -59,7 +60,7 @@ from typing import Iterator
 from costlens.costs import Category
 from costlens.latency.classes import conv_class, conv_features
 from costlens.linting.context import RuleContext
-from costlens.linting.finding import Finding
+from costlens.linting.finding import Finding, one_per_module
 from costlens.linting.rule import Option, Rule
 from costlens.units import human
 
@@ -93,13 +94,14 @@ class ExcessiveGroupConvolution(Rule):
     options = (Option("max_mac_ratio", 1.5, minimum=1.0),)
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
+        return iter(one_per_module(self._each_call(context)))
+
+    def _each_call(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_mac_ratio"]
-        reported: set[str] = set()
         for op, node in context.ops(Category.CONV):  # depthwise convs are Category.DEPTHWISE
             weight, source, out = node.arg("weight"), node.arg("input"), node.outputs[0]
             groups = int(node.attr("groups", 1))
-            if (op.module in reported or groups == 1 or node.attr("transposed", False)
-                    or out.numel == 0):
+            if groups == 1 or node.attr("transposed", False) or out.numel == 0:
                 continue
             c1, c2 = source.shape[1], out.shape[1]
             map_out = out.numel // c2
@@ -109,7 +111,6 @@ class ExcessiveGroupConvolution(Rule):
             ratio = grouped / dense
             if ratio <= limit:
                 continue
-            reported.add(op.module)
             kernel_area = math.prod(weight.shape[2:])
             saved = (grouped - dense) * source.itemsize
             seconds = context.time_saved(op, op.mac_bytes - saved, conv_features(

@@ -90,10 +90,10 @@ def build():
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 from costlens.analysis import OpRecord
-from costlens.costs import Category
+from costlens.costs import ACTIVATIONS, Category
 from costlens.errors import CostlensError
 from costlens.linting.context import RuleContext, View
 from costlens.linting.finding import Finding
@@ -112,9 +112,6 @@ _REMEDIES = {
     "product": "use fewer element-wise products of maps (a gate, a rotary embedding)",
     "depthwise conv": "use fewer depthwise convolutions, on thinner maps",
 }
-_ACTIVATIONS = frozenset({"relu", "relu6", "hardtanh", "gelu", "silu", "sigmoid", "tanh",
-                          "hardswish", "hardsigmoid", "leaky_relu", "elu", "mish", "softplus",
-                          "prelu"})
 _ACTIVATION_REMEDY = "drop activations the block does not need"
 _OTHER_REMEDY = "use fewer element-wise ops on these maps"
 _COPY_REMEDY = "merge concat / split / shuffle copies"
@@ -143,7 +140,7 @@ class ElementwiseHeavy(Finding):
     share: float
     limit: float
     share_of: str  # "mac" or "time"
-    view: str  # "fused" or "eager"
+    view: View
     calls: int
     ops: tuple[OpKind, ...]
     copies: OpKind | None
@@ -163,7 +160,7 @@ class ElementwiseHeavy(Finding):
             remedies.append(_COPY_REMEDY)
         worst = " in its heaviest call" if self.calls > 1 else ""
         what = "MAC" if self.share_of == "mac" else "estimated time"
-        how = "as an inference engine runs it" if self.view == "fused" else "run eagerly"
+        how = "as an inference engine runs it" if self.view is View.FUSED else "run eagerly"
         text = (f"{self.block_type} block spends {self.share:.0%} of its {what} on element-wise "
                 f"ops{worst} {how} (limit {self.limit:.0%}): {listed}")
         if remedies:
@@ -178,7 +175,7 @@ class ElementwiseHeavy(Finding):
 def _remedy(kind: str) -> str:
     if kind in _REMEDIES:
         return _REMEDIES[kind]
-    return _ACTIVATION_REMEDY if kind in _ACTIVATIONS else _OTHER_REMEDY
+    return _ACTIVATION_REMEDY if kind in ACTIVATIONS else _OTHER_REMEDY
 
 
 class ElementwiseHeavyBlock(Rule):
@@ -190,12 +187,15 @@ class ElementwiseHeavyBlock(Rule):
         Option("share_of", "mac", choices=("mac", "time")),
     )
 
+    @classmethod
+    def validate(cls, options: Mapping[str, Any], has_platform: bool) -> None:
+        if options["share_of"] == "time" and not has_platform:
+            raise CostlensError("G4 share_of = 'time' needs a platform profile (--platform, or "
+                                "platform in the configuration)")
+
     def check(self, context: RuleContext) -> Iterator[Finding]:
         limit = context.options["max_share"]
         measure = context.options["share_of"]
-        if measure == "time" and context.latency is None:
-            raise CostlensError("G4 share_of = 'time' needs a platform profile (--platform, or "
-                                "platform in the configuration)")
         share_of = elementwise_share if measure == "mac" else elementwise_time_share
         flagged: list[str] = []
         for layer in context.blocks(context.options["block_types"]):
@@ -208,22 +208,19 @@ class ElementwiseHeavyBlock(Rule):
             flagged.append(layer.name)
             ops = calls[heaviest]
             kinds = _kinds(context, ops)
-            fusable = {op.index for op in ops if op.index in context.fusable}
             heavy = tuple(kind for kind in kinds if kind.kind != "copy")
             saved, seconds = 0.0, 0.0
-            for call in calls:
-                excess = _excess(call, limit)
-                saved += excess
-                elementwise = sum(op.mac_bytes for op in call if _is_elementwise(op))
-                if elementwise:
-                    seconds += context.seconds([op for op in call if _is_elementwise(op)]) \
-                        * excess / elementwise
+            for call, share in zip(calls, shares):
+                elementwise = [op for op in call if _is_elementwise(op)]
+                fraction = _excess(share, limit)
+                saved += fraction * sum(op.mac_bytes for op in elementwise)
+                seconds += fraction * context.seconds(elementwise)
             yield ElementwiseHeavy(
                 layer.name, layer.type, round(shares[heaviest], 4), limit, measure,
-                context.view.value, len(calls), heavy,
+                context.view, len(calls), heavy,
                 next((kind for kind in kinds if kind.kind == "copy"), None),
                 tuple(_kinds(context, [op for op in ops
-                                       if op.index in fusable and _is_elementwise(op)]))
+                                       if op.index in context.fusable and _is_elementwise(op)]))
                 if context.view is View.EAGER else (),
                 sum(kind.mac_bytes for kind in heavy),
                 sum(op.mac_bytes for op in ops if op.supported), saved_bytes=round(saved),
@@ -234,14 +231,13 @@ def _is_elementwise(op: OpRecord) -> bool:
     return op.category is not None and op.category.is_elementwise
 
 
-def _excess(ops: list[OpRecord], limit: float) -> float:
-    """The element-wise MAC bytes the ops must shed for their share to meet `limit`: removing
-    them shrinks the total too, so (elementwise - limit * total) / (1 - limit)."""
-    total = sum(op.mac_bytes for op in ops if op.supported)
-    elementwise = sum(op.mac_bytes for op in ops if _is_elementwise(op))
-    if limit >= 1.0 or elementwise <= limit * total:
+def _excess(share: float, limit: float) -> float:
+    """The fraction of its element-wise ops a call must shed for their share (of MAC or of
+    time, as measured) to meet `limit`: removing them shrinks the total too, so of element-wise
+    amount e in total t, (e - limit * t) / (1 - limit), over e."""
+    if limit >= 1.0 or share <= limit:
         return 0.0
-    return (elementwise - limit * total) / (1.0 - limit)
+    return (share - limit) / ((1.0 - limit) * share)
 
 
 def elementwise_share(context: RuleContext, ops: list[OpRecord]) -> float:

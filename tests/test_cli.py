@@ -32,7 +32,7 @@ def test_input_shapes_override_the_factory(capsys: pytest.CaptureFixture[str]) -
 def test_output_file(tmp_path: Path) -> None:
     target = tmp_path / "report.csv"
     assert main(["report", SHUFFLENET, "--format", "csv", "-o", str(target)]) == 0
-    assert target.read_text().splitlines()[0].startswith("name,type,depth")
+    assert target.read_text().splitlines()[0].startswith("name,forward_of,type,depth")
 
 
 def _model_file(tmp_path: Path, body: str) -> str:

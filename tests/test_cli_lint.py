@@ -294,25 +294,28 @@ def test_repeated_blocks_are_one_finding_and_one_baseline_entry(
     assert (code, out) == (0, "No findings in 1 target; 2 more hidden by the baseline.\n")
 
 
-def test_configured_targets_of_one_factory_are_told_apart(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          capsys) -> None:
+@pytest.fixture
+def two_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project configuring one factory twice, on two input sizes; run from inside it."""
     (tmp_path / "cnn.py").write_text(GROUPED)
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent('''
-        [tool.costlens]
-        targets = [
-            {target = "cnn.py:grouped", input = ["1x16x16x16"]},
-            {target = "cnn.py:grouped", input = ["1x16x32x32"]},
-            {target = "cnn.py:grouped", name = "small"},
-        ]
-    '''))
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.costlens]\ntargets = [\n'
+        '    {target = "cnn.py:grouped", input = ["1x16x16x16"]},\n'
+        '    {target = "cnn.py:grouped", input = ["1x16x32x32"]},\n]\n')
     monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_configured_targets_of_one_factory_are_told_apart(two_inputs: Path, capsys) -> None:
+    config = two_inputs / "pyproject.toml"
+    config.write_text(config.read_text().removesuffix("]\n")
+                      + '    {target = "cnn.py:grouped", name = "small"},\n]\n')
     code, out, _ = _run(capsys, "--format", "json")
     targets = [d["target"] for d in json.loads(out)["diagnostics"]]
     assert set(targets) == {"cnn.py:grouped --input 1x16x16x16",
                             "cnn.py:grouped --input 1x16x32x32", "small"}
     assert _run(capsys, "--write-baseline", "b.json")[0] == 0
-    recorded = json.loads((tmp_path / "b.json").read_text())["findings"]
+    recorded = json.loads((two_inputs / "b.json").read_text())["findings"]
     assert len({(f["target"], f["cause"]) for f in recorded}) == len(recorded) == 6
 
 
@@ -338,3 +341,28 @@ def test_the_view_judges_the_network_fused_or_eager(tmp_path: Path,
         "fold or fuse into the ops before them" in d["message"] for d in eager["diagnostics"])
     assert sum(len(d["instances"]) for d in eager["diagnostics"]) > sum(
         len(d["instances"]) for d in fused["diagnostics"])
+
+
+def test_a_target_on_the_command_line_lints_every_configured_target_of_it(
+        two_inputs: Path, capsys) -> None:
+    _, out, _ = _run(capsys, "cnn.py:grouped", "--format", "json")
+    assert json.loads(out)["summary"]["targets"] == ["cnn.py:grouped --input 1x16x16x16",
+                                                     "cnn.py:grouped --input 1x16x32x32"]
+    _, out, _ = _run(capsys, "cnn.py:grouped", "--input", "1x16x8x8", "--format", "json")
+    assert json.loads(out)["summary"]["targets"] == ["cnn.py:grouped --input 1x16x8x8"]
+
+
+def test_the_baseline_key_reads_the_factory_call_however_it_is_written(project: Path,
+                                                                      capsys) -> None:
+    assert _run(capsys, "models/net.py:build(hidden=192)", "--write-baseline", "b.json")[0] == 0
+    code, out, _ = _run(capsys, "models/net.py:build( hidden = 192, )", "--baseline", "b.json")
+    assert (code, out) == (0, "No findings in 1 target; 2 more hidden by the baseline.\n")
+
+
+def test_a_rule_that_cannot_run_is_one_error_before_anything_is_traced(project: Path,
+                                                                        capsys) -> None:
+    code, out, err = _run(capsys, "--rule-option", "G4.share_of=time", "models/net.py:build",
+                          "broken.py:build")
+    assert (code, out) == (2, "")
+    assert err == ("costlens: error: G4 share_of = 'time' needs a platform profile (--platform, "
+                   "or platform in the configuration)\n")

@@ -70,10 +70,11 @@ class Gated(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(32, 32, 1, bias=False)
+        self.reduce = nn.Conv2d(32, 8, 1, bias=False)
+        self.expand = nn.Conv2d(8, 32, 1, bias=False)
 
     def forward(self, x: torch.Tensor, shortcut: bool) -> torch.Tensor:
-        y = torch.relu(self.conv(x))
+        y = torch.relu(self.expand(self.reduce(x)))
         return y + x if shortcut else y
 
 
@@ -103,10 +104,10 @@ def test_g4_reports_the_heaviest_call_of_a_block() -> None:
 class Encoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.norm, self.fc = nn.LayerNorm(64), nn.Linear(64, 64)
+        self.norm, self.fc, self.out = nn.LayerNorm(64), nn.Linear(64, 64), nn.Linear(64, 64)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.fc(self.norm(x)) * 0.5
+        return x + self.out(self.fc(self.norm(x))) * 0.5
 
 
 def test_g4_names_norms_and_scales_with_their_own_remedies() -> None:

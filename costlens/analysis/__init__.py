@@ -25,13 +25,13 @@ def analyze_graph(graph: OpGraph) -> Analysis:
     costs = [cost_of(node) for node in graph.nodes]
     ops = tuple(_op_record(graph, index, cost) for index, cost in enumerate(costs))
     builder = _Layers(graph, costs)
-    layers, members, call_members = builder.build()
+    layers, members, per_call = builder.build()
     called = {layer.name for layer in layers}
     return Analysis(
         graph=graph, totals=_totals(graph, costs), layers=layers, ops=ops,
         unsupported_ops=_unsupported(ops),
         uncalled_modules=tuple(m.path for m in graph.modules if m.path not in called),
-        members=members, call_members=call_members, sources=builder.sources,
+        members=members, members_per_call=per_call, sources=builder.sources,
     )
 
 

@@ -152,7 +152,7 @@ class Analysis:
     """What one forward pass of a model costs, per op, per layer and in total.
 
     `members` holds, per layer (by name), the indices of the ops its figures count, and
-    `call_members` the same per call of the layer's module (an own-forward row: per call, the
+    `members_per_call` the same per call of the layer's module (an own-forward row: per call, the
     ops it ran itself), so that rules and the latency estimate count exactly what the rows do.
     """
 
@@ -163,8 +163,8 @@ class Analysis:
     unsupported_ops: tuple[UnsupportedOp, ...]
     uncalled_modules: tuple[str, ...]
     members: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
-    call_members: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict,
-                                                                    repr=False)
+    members_per_call: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict,
+                                                                        repr=False)
     sources: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
 
     def block_of(self, per_call: Sequence[Sequence[int]]) -> BlockFigures:
@@ -180,7 +180,8 @@ class Analysis:
     def ops_per_call(self, layer: str) -> list[list[OpRecord]]:
         """The layer's ops per call of its module (a container never called: one group of
         everything in it)."""
-        return [[self.ops[index] for index in call] for call in self.call_members.get(layer, ())]
+        return [[self.ops[index] for index in call] for call in
+                self.members_per_call.get(layer, ())]
 
     @property
     def model_type(self) -> str:

@@ -20,3 +20,16 @@ from .registry import OpCost, formula, measured, tag_formula
          "aten.randn_like", "aten.randint", "aten.randint_like", "aten.randperm")
 def elementwise(node: OpNode) -> OpCost:
     return measured(node, node.outputs[0].numel, Category.ELEMENTWISE)
+
+
+#: Activation functions by aten name (no namespace, overload or in-place underscore): what an
+#: inference engine fuses into the op before it, and what G4 tells an author to drop.
+ACTIVATIONS = frozenset({"relu", "relu6", "hardtanh", "gelu", "silu", "sigmoid", "tanh",
+                         "hardswish", "hardsigmoid", "leaky_relu", "elu", "mish", "softplus",
+                         "prelu", "clamp", "clamp_min"})
+
+
+def is_activation(op: str) -> bool:
+    """`aten.relu_.default` -> True."""
+    parts = op.split(".")
+    return len(parts) > 1 and parts[1].rstrip("_") in ACTIVATIONS

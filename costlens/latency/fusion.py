@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..costs import Category
+from ..costs import Category, is_activation
 from ..graph import OpGraph, OpNode
 
 _FOLDABLE_NORMS = ("aten.native_batch_norm", "aten._native_batch_norm_legit_no_training",
                    "aten.batch_norm", "aten.cudnn_batch_norm", "aten.miopen_batch_norm")
-_FUSIBLE_ACTIVATIONS = ("aten.relu", "aten.relu_", "aten.relu6", "aten.hardtanh",
-                        "aten.hardtanh_", "aten.silu", "aten.silu_", "aten.gelu", "aten.gelu_",
-                        "aten.sigmoid", "aten.sigmoid_", "aten.hardswish", "aten.hardswish_",
-                        "aten.hardsigmoid", "aten.leaky_relu", "aten.leaky_relu_", "aten.clamp",
-                        "aten.clamp_", "aten.clamp_min", "aten.clamp_min_", "aten.tanh",
-                        "aten.elu", "aten.mish")
 _NORM_HOSTS = frozenset({Category.CONV, Category.DEPTHWISE})
 _ACTIVATION_HOSTS = frozenset({Category.CONV, Category.DEPTHWISE, Category.MATMUL})
 
@@ -34,7 +28,7 @@ def fused_ops(graph: OpGraph, categories: Sequence[Category | None]) -> dict[int
             continue
         if node.packet in _FOLDABLE_NORMS and categories[host] in _NORM_HOSTS:
             absorbed[node.index] = host
-        elif node.packet in _FUSIBLE_ACTIVATIONS and (
+        elif is_activation(node.op) and (
                 categories[host] in _ACTIVATION_HOSTS or host in absorbed
                 or _is_tensor_add(graph.nodes[host])):
             absorbed[node.index] = absorbed.get(host, host)

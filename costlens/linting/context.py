@@ -101,13 +101,14 @@ class RuleContext:
         """The model's building blocks, innermost first (a block inside another comes before
         it): modules of a class of the user's that the model uses at least twice (a ResNet
         Bottleneck, an Inception block), and modules of the classes named in `block_types`,
-        that run compute ops."""
+        that run two compute ops or more in a call (a conv with its norm and activation is a
+        layer, not a block)."""
         named = set(block_types)
         found = [layer for layer in self.analysis.layers
                  if layer.depth > 0 and layer.forward_of is None
                  and (layer.type in named or layer.name in self.repeated)
-                 and any(op.category is not None and op.category.is_compute
-                         for op in self.ops_in(layer.name))]
+                 and max((sum(1 for op in call if _is_compute(op)) for call in
+                          self.ops_per_call(layer)), default=0) >= 2]
         return sorted(found, key=lambda layer: -layer.depth)
 
     def own_calls(self, layer: LayerRecord, set_aside: Iterable[str]) -> list[list[OpRecord]]:
@@ -118,8 +119,7 @@ class RuleContext:
         inner = tuple(f"{path}." for path in set_aside if path.startswith(f"{layer.name}."))
         calls = [[op for op in call if not (op.module + ".").startswith(inner)]
                  for call in self.ops_per_call(layer)]
-        if inner and not any(op.category is not None and op.category.is_compute
-                             for call in calls for op in call):
+        if inner and not any(_is_compute(op) for call in calls for op in call):
             return []  # only the glue between flagged blocks is left: no block of its own
         return calls
 
@@ -129,11 +129,14 @@ class RuleContext:
         consumers = self.analysis.graph.consumers
         downstream = [False] * len(ops)
         for index in range(len(ops) - 1, -1, -1):  # consumers come later in execution order
-            downstream[index] = any(
-                (ops[c].category is not None and ops[c].category.is_compute) or downstream[c]
-                for c in consumers[index])
+            downstream[index] = any(_is_compute(ops[c]) or downstream[c]
+                                    for c in consumers[index])
         return downstream
 
     @property
     def repeated(self) -> frozenset[str]:
         return self.analysis.graph.repeated_modules
+
+
+def _is_compute(op: OpRecord) -> bool:
+    return op.category is not None and op.category.is_compute

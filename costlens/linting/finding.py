@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable
 
 from ..errors import CostlensError
 from ..graph import SourceLocation
@@ -63,6 +63,22 @@ class Finding:
         """The subclass's fields, as JSON values."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
                 if f.name not in self.BASE_FIELDS}
+
+
+def one_per_module(findings: Iterable[Finding]) -> list[Finding]:
+    """A layer called several times is one finding: its first call's figures, and what fixing
+    it would save in all its calls together."""
+    merged: dict[str, Finding] = {}
+    for finding in findings:
+        first = merged.get(finding.module)
+        if first is None:
+            merged[finding.module] = finding
+            continue
+        seconds = first.seconds if finding.seconds is None else (
+            (first.seconds or 0.0) + finding.seconds)
+        merged[finding.module] = dataclasses.replace(
+            first, saved_bytes=first.saved_bytes + finding.saved_bytes, seconds=seconds)
+    return list(merged.values())
 
 
 def _plain(value: Any) -> Any:

@@ -45,10 +45,13 @@ class TargetId:
 
 
 def lint_settings(settings: Settings, rules: Mapping[str, type[Rule]]) -> LintSettings:
-    """What the engine needs of resolved settings: the selected rules, the profile loaded."""
+    """What the engine needs of resolved settings: the selected rules (each checked against
+    its options once, before anything is traced), the profile loaded."""
     platform = settings.platform
-    return LintSettings(select_rules(rules, settings.select, settings.ignore), settings.rules,
-                        settings.budgets, settings.per_module_ignores,
+    selected = select_rules(rules, settings.select, settings.ignore)
+    for rule in selected:
+        rule.validate(rule_options(rule, settings.rules, settings.budgets), platform is not None)
+    return LintSettings(selected, settings.rules, settings.budgets, settings.per_module_ignores,
                         load_profile(platform) if isinstance(platform, str) else platform,
                         View(settings.view))
 
@@ -56,7 +59,8 @@ def lint_settings(settings: Settings, rules: Mapping[str, type[Rule]]) -> LintSe
 def lint_analysis(analysis: Analysis, target: TargetId, settings: LintSettings,
                   fallback: SourceLocation, budgets: Mapping[str, float] | None = None
                   ) -> list[Diagnostic]:
-    """The causes every selected rule finds, minus per-module ignores, costliest first."""
+    """The causes every selected rule finds, minus per-module ignores: the most severe first
+    (an over-budget error before a guideline note), then the costliest."""
     locate = _Locator(analysis, fallback)
     budgets = settings.budgets if budgets is None else budgets
     latency = (estimate(analysis, settings.profile, fuse=settings.view is View.FUSED)
@@ -74,8 +78,9 @@ def lint_analysis(analysis: Analysis, target: TargetId, settings: LintSettings,
                 rule.code, rule.name, _severity(rule, options, saving), target.label,
                 locate(worst.module), worst, cause.findings, saving,
                 _key(target, rule.code, cause), cause.group))
-    return sorted(diagnostics, key=lambda d: (-d.saving.cost_share, d.location.file,
-                                              d.location.line, d.code, d.module))
+    return sorted(diagnostics, key=lambda d: (-d.severity.rank, -d.saving.cost_share,
+                                              d.location.file, d.location.line, d.code,
+                                              d.module))
 
 
 def _cost(finding: Finding) -> float:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from ..errors import CostlensError
 from ..latency.profile import Profile, builtin_profiles
 from .budget import read_budgets
+from .context import View
 from .finding import Severity
 from .rule import Rule
 from .rulebook import check_codes
@@ -99,10 +100,12 @@ def _severity(value: Any, reading: Reading) -> Severity:
         raise CostlensError(f"{reading.where}: {error}") from None
 
 
-def _view(value: Any, reading: Reading) -> str:
-    if value not in ("fused", "eager"):
-        raise CostlensError(f"{reading.where}: expected fused or eager, got {value!r}")
-    return str(value)
+def _view(value: Any, reading: Reading) -> View:
+    try:
+        return View(value)
+    except ValueError:
+        choices = " or ".join(view.value for view in View)
+        raise CostlensError(f"{reading.where}: expected {choices}, got {value!r}") from None
 
 
 def _path(value: Any, reading: Reading) -> Path | None:
@@ -174,10 +177,10 @@ OPTIONS: tuple[LintOption, ...] = (
                flag="--baseline", metavar="FILE"),
     LintOption("write-baseline", _path, None, "record the current findings in FILE and exit 0",
                flag="--write-baseline", in_config=False, metavar="FILE"),
-    LintOption("view", _view, "fused", "judge the network as an inference engine or "
+    LintOption("view", _view, View.FUSED, "judge the network as an inference engine or "
                "torch.compile runs it (fused: batch norm folded, activations fused into the op "
                "before them; the default) or as PyTorch runs it op by op (eager)",
-               flag="--view", choices=("fused", "eager")),
+               flag="--view", choices=tuple(view.value for view in View)),
     LintOption("platform", _platform, None, "a platform profile (file or built-in name): "
                "findings carry the estimated time they cost, and their severity follows it",
                flag="--platform", metavar="PROFILE"),
@@ -226,6 +229,9 @@ def read_settings(raw: Mapping[str, Any], rules: Mapping[str, type[Rule]], base:
     values = dict((start or defaults()).values)
     options = {option.key: option for option in OPTIONS}
     for key, value in raw.items():
+        if key not in options:
+            raise CostlensError(f"unknown lint setting {key.replace('-', '_')!r}; known: "
+                                f"{', '.join(sorted(o.dest for o in OPTIONS))}")
         option = options[key]
         read = option.read(value, Reading(where(option), base, rules))
         values[key] = option.merge(values[key], read) if start is not None else read

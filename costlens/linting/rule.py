@@ -17,7 +17,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Mapping
 
 from ..errors import CostlensError
 from .context import RuleContext
@@ -106,6 +106,11 @@ class Rule:
 
     def check(self, context: RuleContext) -> Iterator[Finding]:
         raise NotImplementedError
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any], has_platform: bool) -> None:
+        """Raise CostlensError for settings the rule cannot run with, before any model is
+        traced (a rule that needs a platform profile, say)."""
 
     @classmethod
     def all_options(cls) -> tuple[Option, ...]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 from ..linting.finding import Diagnostic, Severity
@@ -16,12 +17,14 @@ JSON_VERSION = 2
 
 @dataclass(frozen=True)
 class LintRun:
-    """What one lint run found: the diagnostics to report, the targets linted, and how many
-    findings the baseline hid."""
+    """What one lint run found: the diagnostics to report, the targets linted, how many
+    findings the baseline hid, and the project folder (the configuration's, else the working
+    directory) that stable keys such as SARIF fingerprints are relative to."""
 
     diagnostics: Sequence[Diagnostic]
     targets: Sequence[str]
     hidden: int = 0
+    root: Path = field(default_factory=Path.cwd)
 
 
 def render_text(run: LintRun) -> str:
@@ -40,10 +43,11 @@ def rule_lines(run: LintRun) -> list[str]:
         instances = sum(len(d.instances) for d in found)
         saved = sum(d.saving.mac_bytes for d in found)
         timed = [d.saving.seconds for d in found if d.saving.seconds is not None]
-        time = f", {sum(timed) * 1e3:.3g} ms" if timed else ""
-        lines.append(f"  {code} {found[0].name}: {_count(len(found), 'finding')}, "
-                     f"{_count(instances, 'instance')}, {human(saved, 'B')} of memory traffic"
-                     f"{time} to save")
+        saving = [f"{human(saved, 'B')} of memory traffic"] if saved else []
+        saving += [f"{sum(timed) * 1e3:.3g} ms"] if timed else []
+        line = (f"  {code} {found[0].name}: {_count(len(found), 'finding')}, "
+                f"{_count(instances, 'instance')}")
+        lines.append(f"{line}, {' and '.join(saving)} to save" if saving else line)
     return lines
 
 

@@ -26,6 +26,7 @@ class Row:
     """One line of a report."""
 
     name: str
+    forward_of: str | None  # see LayerRecord: the module of an own-forward row
     type: str
     depth: int
     calls: int
@@ -49,7 +50,8 @@ class Row:
                  latency: LatencyEstimate | None = None) -> Row:
         block = layer.block
         timed = latency.layers[layer.name] if latency is not None else None
-        return cls(name if name is not None else layer.name, layer.type, layer.depth,
+        return cls(name if name is not None else layer.name, layer.forward_of, layer.type,
+                   layer.depth,
                    layer.calls, layer.params, layer.flops, layer.mac, layer.mac_bytes,
                    layer.intensity, layer.parallelism, block.fragments, block.branches,
                    block.kernels, block.elementwise_mac_share, block.movement_mac_share,

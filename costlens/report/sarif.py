@@ -33,7 +33,7 @@ def render_sarif(run: LintRun, rules: Sequence[type[Rule]]) -> str:
                                       "kind": "module"} for instance in d.instances],
             }],
             "partialFingerprints": {
-                "costlens/v2": ":".join(baseline_key(d.key, Path.cwd()))},
+                "costlens/v2": ":".join(baseline_key(d.key, run.root))},
             "properties": {"target": d.target, "figures": dict(d.figures),
                            "instances": [{"module": f.module, "figures": f.figures()}
                                          for f in d.instances],
