@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,7 +15,7 @@ from torch import nn
 
 from costlens.api import analyze
 from costlens.latency.classes import PROFILED_CLASSES, KernelClass, kernel_class
-from costlens.latency.profile import Profile, Sample
+from costlens.latency.profile import Profile, Sample, load_profile
 from costlens.latency.roofline import op_seconds, roofline_seconds
 from costlens.measure.calibrate import (
     BANDWIDTH,
@@ -25,7 +27,6 @@ from costlens.measure.calibrate import (
     _tiny,
     _tiny_stream,
     _workloads,
-    calibrate,
     cases,
     fit_rates,
     tiny_layers,
@@ -82,8 +83,19 @@ def test_a_memory_class_gets_a_byte_rate_only() -> None:
 
 
 @pytest.fixture(scope="module")
-def two_calibrations() -> tuple:
-    return calibrate(CPU(), 1), calibrate(CPU(), 1)
+def two_calibrations(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """Two `costlens calibrate` runs, each in a fresh process as a user runs it. Two runs in
+    one process do not measure alike: on this project's build machine the first calibration
+    of a process fitted its copies (cat, channel shuffle) 15-20% slower than every later one,
+    which all agreed within 3% (the process's heap and pages settle), while fresh processes
+    agree with each other within 15%."""
+    profiles = []
+    for number in (1, 2):
+        path = tmp_path_factory.mktemp("calibration") / f"cpu-{number}.json"
+        subprocess.run([sys.executable, "-m", "costlens", "calibrate", "--threads", "1",
+                        "-o", str(path)], check=True, capture_output=True)
+        profiles.append(load_profile(str(path)))
+    return tuple(profiles)
 
 
 @pytest.mark.timing
@@ -97,7 +109,6 @@ def test_calibration_is_physically_sensible(two_calibrations: tuple) -> None:
             assert rate.flops_per_s is None or 0 < rate.flops_per_s < flop_ceiling, cls
             assert 0 <= rate.overhead_s < 1e-3, cls
         assert fitted.calibration_seconds < 90
-    assert torch.get_num_threads() >= 1  # the thread setting was restored
 
 
 def peak(profile: Profile) -> float:

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 from helpers import EXAMPLES
 
 from costlens.measure import timing
@@ -93,3 +94,11 @@ def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does() -> 
         return int(run.stdout)
     assert faults_per_forward("default") > 500
     assert faults_per_forward("keep") < 50
+
+
+def test_the_thread_count_is_restored_after_timing() -> None:
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with timing.threads(other) as used:
+        assert used == torch.get_num_threads() == other
+    assert torch.get_num_threads() == before

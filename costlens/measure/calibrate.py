@@ -194,7 +194,8 @@ def cases() -> list[Case]:
     for shape in [(4, 256, 256), (8, 128, 128), (1, 1000), (1, 64, 64)]:
         out.append(Case(KernelClass.REDUCTION, f"softmax {'x'.join(map(str, shape))}",
                         lambda: nn.Softmax(-1), _tokens(*shape)))
-    for channels, size in [(58, 28), (116, 14), (24, 56), (232, 7), (128, 56)]:
+    for channels, size in [(58, 28), (116, 14), (24, 56), (232, 7), (128, 56), (48, 28),
+                           (96, 14), (176, 14), (352, 7), (32, 112), (256, 28)]:
         out.append(Case(KernelClass.MOVEMENT, f"cat 2x{channels}@{size}",
                         lambda: _Call(lambda x, y: torch.cat((x, y), 1)), _pairs(channels, size)))
         out.append(Case(KernelClass.MOVEMENT, f"shuffle {2 * channels}@{size}",
