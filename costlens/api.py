@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+
 from .analysis import Analysis, analyze_graph
 from .costs import is_known
 from .graph import OpGraph, SourceLocation
@@ -12,30 +14,33 @@ from .linting.linter import LintSettings, TargetId, lint_analysis, lint_settings
 from .linting.options import from_arguments
 from .linting.rulebook import all_rules
 from .linting.targets import TargetConfig
-from .tracing.inputs import split_inputs
-from .tracing.load import Target, load, model_inputs
+from .tracing.inputs import parse_dtype, split_inputs
+from .tracing.load import Target, load, model_dtype, model_inputs
 from .tracing.locations import definition_site, user_location
 from .tracing.trace import trace
 
 
-def trace_model(model: Any, inputs: Any = None, *, train: bool = False,
-                real: bool = False) -> OpGraph:
+def trace_model(model: Any, inputs: Any = None, *, train: bool = False, real: bool = False,
+                dtype: torch.dtype | str | None = None) -> OpGraph:
     """The op graph of one forward pass; `inputs` and the options as for `analyze`."""
     args, kwargs = split_inputs(inputs)
-    return trace(model, args, kwargs, is_known=is_known, train=train, real=real)
+    return trace(model, args, kwargs, is_known=is_known, train=train, real=real,
+                 dtype=parse_dtype(dtype) if isinstance(dtype, str) else dtype)
 
 
-def analyze(model: Any, inputs: Any = None, *, train: bool = False,
-            real: bool = False) -> Analysis:
+def analyze(model: Any, inputs: Any = None, *, train: bool = False, real: bool = False,
+            dtype: torch.dtype | str | None = None) -> Analysis:
     """Trace `model` on `inputs` and cost every op.
 
     `inputs` is a tensor (the one positional input), a tuple or list of positional inputs, a
     dict of keyword inputs, or both as `costlens.Inputs(args, kwargs)`. Tensors may be real or
     on the meta device; only their shapes and dtypes are used unless the model needs values.
     The model is analyzed in eval mode unless `train=True`, on the meta device unless
-    `real=True` (real copies of its weights and inputs), and is left as it was.
+    `real=True` (real copies of its weights and inputs), and is left as it was. `dtype`
+    ("bfloat16" or torch.bfloat16) analyzes it as `model.to(dtype)`: its floating parameters
+    and buffers in that dtype; the inputs are taken as given.
     """
-    return analyze_graph(trace_model(model, inputs, train=train, real=real))
+    return analyze_graph(trace_model(model, inputs, train=train, real=real, dtype=dtype))
 
 
 def lint(model: Any, inputs: Any = None, *, train: bool = False,
@@ -63,7 +68,7 @@ def lint_target(target: TargetConfig, settings: LintSettings, *, train: bool = F
     """Load a TARGET, analyze it and lint it; its own budgets override the settings'."""
     loaded = load(target.spec, target.base, trust_pickle=trust_pickle)
     analysis = analyze(loaded.model, model_inputs(loaded, target.inputs, target.dtype),
-                       train=train)
+                       train=train, dtype=model_dtype(target.dtype))
     budgets = {**settings.budgets, **target.budgets}
     return lint_analysis(analysis, _target_id(target, loaded.target), settings,
                          loaded.location, budgets)

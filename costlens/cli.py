@@ -193,7 +193,10 @@ def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True) -> N
     parser.add_argument("--input", action="append", metavar="SHAPE", default=[],
                         help="shape of a positional input, e.g. 1x3x224x224; repeat for each "
                              "input; replaces the factory's positional inputs")
-    parser.add_argument("--dtype", help="dtype of the --input tensors (default float32)")
+    parser.add_argument("--dtype", help="run the model in this dtype, as model.to(DTYPE): "
+                             "its floating weights and inputs, and the --input tensors "
+                             "(default float32); an integer dtype (int64 for token ids) sets "
+                             "the --input tensors only")
     parser.add_argument("--train", action="store_true",
                         help="trace in training mode (batch statistics, dropout); default eval")
     parser.add_argument("--trust-pickle", action="store_true",
@@ -205,14 +208,15 @@ def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True) -> N
 
 def _report(options: argparse.Namespace) -> int:
     from .api import analyze
-    from .tracing.load import load, model_inputs
+    from .tracing.load import load, model_dtype, model_inputs
 
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
     if options.fuse and not options.platform:
         raise CostlensError("--fuse applies to the latency estimate: give --platform too")
     profile = load_profile(options.platform) if options.platform else None
-    analysis = analyze(loaded.model, inputs, train=options.train)
+    analysis = analyze(loaded.model, inputs, train=options.train,
+                       dtype=model_dtype(options.dtype))
     latency = estimate(analysis, profile, fuse=options.fuse) if profile else None
     text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top),
                   latency)
@@ -366,16 +370,17 @@ def _bench(options: argparse.Namespace) -> int:
     from .measure.timing import threads
     from .report.platform import render_bench
     from .tracing.inputs import inputs_on
-    from .tracing.load import load, model_inputs
+    from .tracing.load import load, model_dtype, model_inputs
 
     device = device_for(options.device)
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
     with threads(options.threads) as used, torch.no_grad():
         profile = _profile_for(options, device, used)
-        analysis = analyze(loaded.model, inputs)
+        dtype = model_dtype(options.dtype)
+        analysis = analyze(loaded.model, inputs, dtype=dtype)
         latency = estimate(analysis, profile)
-        model = loaded.model.eval().to(device.torch_device)
+        model = loaded.model.eval().to(device=device.torch_device, dtype=dtype)
         measurement = measure(model, inputs_on(inputs, device.torch_device), device,
                               options.repeat)
     comparison = compare(analysis, latency, measurement, options.depth)

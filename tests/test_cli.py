@@ -29,6 +29,39 @@ def test_input_shapes_override_the_factory(capsys: pytest.CaptureFixture[str]) -
                                             "dtype": "float32"}]
 
 
+DTYPE_MODEL = ("def build():\n"
+               "    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16), nn.ReLU())\n"
+               "    return model, torch.randn(2, 3, 32, 32)\n")
+
+
+@pytest.mark.parametrize("extra", [["--input", "2x3x32x32"], []], ids=["input", "factory"])
+def test_dtype_runs_the_model_in_it_as_model_to_would(
+        extra: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every tensor an op touches is bf16 (the stem's MAC bytes exactly half of fp32), with
+    --input shapes and with the factory's own inputs; the model the factory built is left in
+    fp32 (checked by tracing it in a second report)."""
+    target = f"{_model_file(tmp_path, DTYPE_MODEL)}:build"
+    bytes_of = {}
+    for dtype in ("float32", "bfloat16"):
+        assert main(["report", target, "--dtype", dtype, *extra, "--format", "json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["model"]["inputs"][0]["dtype"] == dtype
+        bytes_of[dtype] = {row["name"]: row["mac_bytes"] for row in document["layers"]}
+    assert bytes_of["bfloat16"] == {name: value // 2 for name, value in bytes_of["float32"].items()}
+
+
+def test_dtype_casts_the_traced_copy_not_the_model() -> None:
+    import torch
+
+    from costlens import analyze
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    analysis = analyze(model, torch.randn(2, 4, dtype=torch.float16), dtype="float16")
+    assert {op.mac_bytes for op in analysis.ops if op.mac} == {
+        op.mac * 2 for op in analysis.ops if op.mac}
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert model[1].num_batches_tracked.dtype == torch.int64
+
+
 def test_output_file(tmp_path: Path) -> None:
     target = tmp_path / "report.csv"
     assert main(["report", SHUFFLENET, "--format", "csv", "-o", str(target)]) == 0
@@ -61,7 +94,7 @@ def test_strict_fails_on_an_unsupported_op(tmp_path: Path,
     (["report", "missing/file.py:build"], "target file not found: missing/file.py"),
     (["report", SHUFFLENET, "--input", "1x3xfoo"], "bad --input '1x3xfoo'"),
     (["report", SHUFFLENET, "--input", "1x3x8x8", "--dtype", "float13"], "unknown --dtype"),
-    (["report", SHUFFLENET, "--dtype", "float16"], "--dtype sets the dtype of --input"),
+    (["report", SHUFFLENET, "--dtype", "int64"], "--dtype int64 without --input would cast"),
     (["report", SHUFFLENET, "--format", "yaml"], "invalid choice: 'yaml'"),
     (["report", SHUFFLENET, "--depth", "-1"], "must be 0 or more"),
     (["report", f"{EXAMPLES}/resnet.py:resnet50", "--input", "1x5x64x64"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -79,8 +79,18 @@ def shape_inputs(shapes: list[str], dtype: str = "float32") -> Inputs:
 
 def inputs_on(inputs: Inputs, device: torch.device) -> Inputs:
     """The same inputs with every tensor moved to `device` (other values as they are)."""
+    return _map_tensors(inputs, lambda tensor: tensor.to(device))
+
+
+def cast_inputs(inputs: Inputs, dtype: torch.dtype) -> Inputs:
+    """The inputs with every floating tensor in `dtype`, as a model cast to it is called."""
+    return _map_tensors(inputs, lambda tensor: tensor.to(dtype)
+                        if tensor.is_floating_point() else tensor)
+
+
+def _map_tensors(inputs: Inputs, function: Callable[[torch.Tensor], torch.Tensor]) -> Inputs:
     from torch.utils._pytree import tree_map
 
-    def move(value: Any) -> Any:
-        return value.to(device) if isinstance(value, torch.Tensor) else value
-    return Inputs(tree_map(move, tuple(inputs.args)), tree_map(move, dict(inputs.kwargs)))
+    def apply(value: Any) -> Any:
+        return function(value) if isinstance(value, torch.Tensor) else value
+    return Inputs(tree_map(apply, tuple(inputs.args)), tree_map(apply, dict(inputs.kwargs)))

@@ -21,11 +21,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Sequence
 
+import torch
 from torch import nn
 
 from ..errors import CostlensError, first_line
 from ..graph import SourceLocation
-from .inputs import Inputs, shape_inputs, split_inputs
+from .inputs import Inputs, cast_inputs, parse_dtype, shape_inputs, split_inputs
 from .locations import boundary, constructions_recorded, definition_site, display_path
 from .serialized import is_saved_model, load_saved_model
 
@@ -96,10 +97,12 @@ def load(text: str, base: Path | None = None, *, trust_pickle: bool = False) -> 
 def model_inputs(loaded: LoadedModel, shapes: Sequence[str] = (),
                  dtype: str | None = None) -> Inputs:
     """`shapes` (--input) as the positional inputs, else the factory's; the factory's keyword
-    inputs either way; an error naming what is missing when the forward needs more."""
-    if dtype and not shapes:
-        raise CostlensError("--dtype sets the dtype of --input shapes; give --input too")
+    inputs either way; an error naming what is missing when the forward needs more. `dtype`
+    (--dtype) is the dtype of the shapes' tensors; a floating one also casts the factory's
+    floating inputs, as the model itself is cast (see model_dtype)."""
     factory = loaded.inputs or Inputs()
+    if dtype and not shapes:
+        factory = cast_inputs(factory, _floating(dtype))
     args = shape_inputs(list(shapes), dtype or "float32").args if shapes else factory.args
     positional, keyword = required_inputs(loaded.model)
     missing = [name for name in positional[len(args):] if name not in factory.kwargs]
@@ -113,6 +116,23 @@ def model_inputs(loaded: LoadedModel, shapes: Sequence[str] = (),
                             f"{', '.join(missing)}: return them from the factory as "
                             "(model, args, kwargs)")
     return Inputs(args, factory.kwargs)
+
+
+def model_dtype(dtype: str | None) -> torch.dtype | None:
+    """The dtype --dtype runs the model in: a floating one, as model.to(dtype) would cast it;
+    None for none given or an integer dtype, which only makes --input tensors (token ids)."""
+    if dtype is None:
+        return None
+    parsed = parse_dtype(dtype)
+    return parsed if parsed.is_floating_point else None
+
+
+def _floating(dtype: str) -> torch.dtype:
+    parsed = parse_dtype(dtype)
+    if not parsed.is_floating_point:
+        raise CostlensError(f"--dtype {dtype} without --input would cast the model: give a "
+                            "floating dtype, or --input shapes for integer inputs")
+    return parsed
 
 
 def required_inputs(model: nn.Module) -> tuple[list[str], list[str]]:

@@ -72,16 +72,22 @@ class _ForwardFailed(Exception):
 
 
 def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None, *,
-          is_known: KnownOp | None = None, train: bool = False, real: bool = False) -> OpGraph:
+          is_known: KnownOp | None = None, train: bool = False, real: bool = False,
+          dtype: torch.dtype | None = None) -> OpGraph:
     """Run `model(*args, **kwargs)` once and return every aten op it ran.
 
     `is_known(op, tags)` says whether an op will be costed; an unknown op that torch can
     decompose is recorded with its decomposition as parts. `train` traces in training mode
     (batch statistics, dropout); the default is inference, as the model will be served. `real`
-    skips the meta device and runs on real copies of the weights and inputs.
+    skips the meta device and runs on real copies of the weights and inputs. `dtype` runs the
+    model as `model.to(dtype)` would: its floating parameters and buffers in that dtype (the
+    stand-ins or copies only; the model itself keeps its own).
     """
     if not isinstance(model, nn.Module):
         raise CostlensError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if dtype is not None and not (dtype.is_floating_point or dtype.is_complex):
+        raise CostlensError("a model is cast to a floating or complex dtype, not "
+                            f"{str(dtype).removeprefix('torch.')}")
     _check_initialized(model)
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     kwargs = dict(kwargs or {})
@@ -89,7 +95,7 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
     reason = "asked for"
     try:
         if not real:
-            return _attempt(model, names, args, kwargs, is_known, train, real=False)
+            return _attempt(model, names, args, kwargs, is_known, train, dtype, real=False)
     except NeedsRealTensors as need:
         reason = f"{need.op} needs tensor values, which the meta device does not have"
     except _ForwardFailed as failed:
@@ -100,7 +106,7 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
     if refusal:
         raise CostlensError(f"{reason}, and {refusal}")
     try:
-        graph = _attempt(model, names, args, kwargs, is_known, train, real=True)
+        graph = _attempt(model, names, args, kwargs, is_known, train, dtype, real=True)
     except _ForwardFailed as failed:
         raise failed.as_error(names) from None
     note = f"traced on real {graph.device} tensors: {reason}"
@@ -110,14 +116,14 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
 
 @boundary
 def _attempt(model: nn.Module, names: dict[int, str], args: tuple[Any, ...],
-             kwargs: dict[str, Any], is_known: KnownOp | None, train: bool, *,
-             real: bool) -> OpGraph:
+             kwargs: dict[str, Any], is_known: KnownOp | None, train: bool,
+             dtype: torch.dtype | None, *, real: bool) -> OpGraph:
     """One traced forward, on meta stand-ins or on real copies; the model is restored after."""
     calls = ModuleCalls(names)
     recorder = Recorder(calls, is_known, on_meta=not real)
     device = _real_device(model) if real else torch.device("meta")
     generator = torch.Generator().manual_seed(0)
-    state = _real_state(model, device, generator) if real else _meta_state(model)
+    state = _real_state(model, device, generator, dtype) if real else _meta_state(model, dtype)
     run_args, run_kwargs = tree_map(
         lambda value: _tensor_for_run(value, device, generator) if isinstance(value, Tensor)
         else value, (args, kwargs))
@@ -217,20 +223,21 @@ def _check_initialized(model: nn.Module) -> None:
                                 "real inputs first, so its shape is known")
 
 
-def _meta_state(model: nn.Module) -> dict[str, Tensor]:
-    """Stand-ins on the meta device for every parameter and buffer; tied tensors stay tied."""
+def _meta_state(model: nn.Module, dtype: torch.dtype | None) -> dict[str, Tensor]:
+    """Stand-ins on the meta device for every parameter and buffer, in `dtype` where
+    model.to(dtype) would cast them; tied tensors stay tied."""
     stand_ins: dict[int, Tensor] = {}
     state = {}
     for name, tensor in _named_tensors(model):
         if id(tensor) not in stand_ins:
             stand_ins[id(tensor)] = torch.empty_strided(
-                tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
+                tensor.shape, tensor.stride(), dtype=_cast_dtype(tensor, dtype), device="meta")
         state[name] = stand_ins[id(tensor)]
     return state
 
 
-def _real_state(model: nn.Module, device: torch.device,
-                generator: torch.Generator) -> dict[str, Tensor]:
+def _real_state(model: nn.Module, device: torch.device, generator: torch.Generator,
+                dtype: torch.dtype | None) -> dict[str, Tensor]:
     """Copies of every parameter and buffer (a forward may write to them: a training-mode batch
     norm, an embedding's max_norm), random values for those on the meta device; tied tensors
     stay tied."""
@@ -238,10 +245,19 @@ def _real_state(model: nn.Module, device: torch.device,
     state = {}
     for name, tensor in _named_tensors(model):
         if id(tensor) not in copies:
-            copies[id(tensor)] = _random_like(tensor, device, generator) if tensor.is_meta \
+            copy = _random_like(tensor, device, generator) if tensor.is_meta \
                 else tensor.detach().clone()
+            copies[id(tensor)] = copy.to(_cast_dtype(tensor, dtype))
         state[name] = copies[id(tensor)]
     return state
+
+
+def _cast_dtype(tensor: Tensor, dtype: torch.dtype | None) -> torch.dtype:
+    """The dtype model.to(dtype) gives a tensor: floating and complex tensors take `dtype`;
+    integer buffers (indices, counters) keep theirs."""
+    if dtype is None or not (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
+        return tensor.dtype
+    return dtype
 
 
 def _named_tensors(model: nn.Module) -> Iterator[tuple[str, Tensor]]:
