@@ -56,15 +56,12 @@ import costlens
 from costlens.costs import Category
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(EXAMPLES))  # examples import each other by plain name
-
-from inception import inception_net  # noqa: E402
-from llama import CONFIGS, LlamaConfig, hand_count_flops  # noqa: E402
-from mobilenet_v2 import mobilenet_v2  # noqa: E402
-from resnet import resnet50, resnext50_32x4d  # noqa: E402
-from shufflenet_v1 import shufflenet_v1  # noqa: E402
-from shufflenet_v2 import shufflenet_v2_x1_0  # noqa: E402
+from costlens.examples.inception import inception_net  # noqa: E402
+from costlens.examples.llama import CONFIGS, LlamaConfig, hand_count_flops  # noqa: E402
+from costlens.examples.mobilenet_v2 import mobilenet_v2  # noqa: E402
+from costlens.examples.resnet import resnet50, resnext50_32x4d  # noqa: E402
+from costlens.examples.shufflenet_v1 import shufflenet_v1  # noqa: E402
+from costlens.examples.shufflenet_v2 import shufflenet_v2_x1_0  # noqa: E402
 
 # what fvcore and the published figures count: convolutions (depthwise too) and products
 CONV_AND_MATMUL = (Category.CONV, Category.DEPTHWISE, Category.MATMUL)
@@ -103,10 +100,9 @@ FVCORE_CONV_AND_MM = ("conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum"
 # beforehand; the child prints [first s, second s, modules imported by the first call].
 COLD_START_CHILD = """
 import json, sys, time
-sys.path.insert(0, sys.argv[2])
 import torch
 {setup}
-from resnet import resnet50
+from costlens.examples.resnet import resnet50
 model, x = resnet50()
 modules_before = len(sys.modules)
 times = []
@@ -294,7 +290,7 @@ def cold_start(tool: str, repeat: int) -> tuple[float, float, int]:
     code = COLD_START_CHILD.format(setup=setup, call=call)
     samples = []
     for _ in range(repeat):
-        done = subprocess.run([sys.executable, "-c", code, tool, str(EXAMPLES)], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-c", code, tool], cwd=ROOT,
                               check=True, capture_output=True, text=True)
         samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
     first, second, imports = zip(*samples)

@@ -31,15 +31,16 @@ import torch
 from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "examples"))  # examples import each other by plain name
 
-import gpt  # noqa: E402
-import inception  # noqa: E402
-import llama  # noqa: E402
-import mobilenet_v2  # noqa: E402
-import resnet  # noqa: E402
-import shufflenet_v1  # noqa: E402
-import shufflenet_v2  # noqa: E402
+from costlens.examples import (  # noqa: E402
+    gpt,
+    inception,
+    llama,
+    mobilenet_v2,
+    resnet,
+    shufflenet_v1,
+    shufflenet_v2,
+)
 
 from costlens import analyze  # noqa: E402
 from costlens.latency import estimate, load_profile  # noqa: E402

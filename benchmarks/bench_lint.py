@@ -13,6 +13,7 @@ check fails.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import io
 import json
@@ -29,12 +30,11 @@ MAX_LINES = 10
 
 def networks() -> list[str]:
     """Every example factory that builds a network with its default arguments, as a TARGET."""
-    sys.path.insert(0, str(EXAMPLES))
     targets = []
     for path in sorted(EXAMPLES.glob("*.py")):
         if path.stem in ("__init__", "blocks"):
             continue
-        module = __import__(path.stem)
+        module = importlib.import_module(f"costlens.examples.{path.stem}")
         for name, function in inspect.getmembers(module, inspect.isfunction):
             home = function.__module__
             signature = inspect.signature(function)

@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
 
+from costlens.examples import mobilenet_v2, resnet, shufflenet_v1, shufflenet_v2
 from fvcore.nn import FlopCountAnalysis
 from tabulate import tabulate
 
 import costlens
 from costlens.costs import Category
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-import mobilenet_v2  # noqa: E402  (examples import each other by plain name)
-import resnet  # noqa: E402
-import shufflenet_v1  # noqa: E402
-import shufflenet_v2  # noqa: E402
 
 # what fvcore and the published figures count: convolutions (depthwise too) and products
 CONV_AND_MATMUL = (Category.CONV, Category.DEPTHWISE, Category.MATMUL)

@@ -1,4 +1,5 @@
 """Example models written for costlens, with random weights, installed as costlens.examples.
-The modules import each other by plain name and are meant to be run from this folder or named
-as TARGETs; paper_benchmarks.py names the paper's Table 1-4 networks, which live in
+The modules import each other relatively and are named as TARGETs, as files
+(`examples/resnet.py:resnet50`) or, installed, as modules (`costlens.examples.resnet:resnet50`);
+paper_benchmarks.py names the paper's Table 1-4 networks, which live in
 costlens.measure.paper_networks because `costlens guidelines` runs them."""

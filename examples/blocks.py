@@ -2,8 +2,10 @@
 
 Kept in one place so the example networks differ only in how they arrange these
 pieces, which is exactly what the cost comparisons are about. The example files
-import this module by plain name: the costlens loader puts the file's directory
-on ``sys.path``.
+import it relatively (``from .blocks import conv_bn``), so they work as file
+targets (``examples/resnet.py:resnet50``: the costlens loader imports a file in a
+package as part of it) and, installed, as module targets
+(``costlens.examples.resnet:resnet50``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks import conv_bn, image_batch
+from .blocks import conv_bn, image_batch
 
 # Per block: input channels, branch1 1x1, branch2 1x1 -> 3x3,
 # branch3 1x1 -> 3x3 -> 3x3, branch4 pool -> 1x1 (GoogLeNet Table 1).

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks import conv_bn, image_batch
+from .blocks import conv_bn, image_batch
 
 LAYER_CHANNELS = (64, 128, 256, 512)
 RESNET50_BLOCKS = (3, 4, 6, 3)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks import channel_shuffle, conv_bn, image_batch
+from .blocks import channel_shuffle, conv_bn, image_batch
 
 # Channels at width 1.0 (Table 1): the stem, then stages 2, 3 and 4 per group count.
 STEM_CHANNELS = 24

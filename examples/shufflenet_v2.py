@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks import channel_shuffle, conv_bn, image_batch
+from .blocks import channel_shuffle, conv_bn, image_batch
 
 # Output channels of conv1, stage2, stage3, stage4 and conv5 per width (Table 5).
 STAGE_CHANNELS: dict[float, tuple[int, int, int, int, int]] = {

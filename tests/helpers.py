@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,13 +17,9 @@ from costlens.latency.profile import ClassRate, Profile
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
-if str(EXAMPLES) not in sys.path:
-    sys.path.insert(0, str(EXAMPLES))
-
-
 def example(name: str) -> Any:
-    """An example module by file stem, imported as the loader would (its directory on the path)."""
-    return importlib.import_module(name)
+    """An example module by file stem, as installed."""
+    return importlib.import_module(f"costlens.examples.{name}")
 
 
 class Lambda(nn.Module):

@@ -2,6 +2,7 @@
 one clear error for each way it can go wrong."""
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -140,3 +141,39 @@ def test_loader_leaves_sys_modules_clean_after_a_failed_import(tmp_path: Path) -
     with pytest.raises(CostlensError):
         load(f"{path}:build")
     assert "fails_at_import" not in sys.modules
+
+
+INSTALLED_EXAMPLES = ["shufflenet_v2:shufflenet_v2", "shufflenet_v1:shufflenet_v1",
+                      "mobilenet_v2:mobilenet_v2", "resnet:resnet50", "inception:inception_net",
+                      "gpt:gpt", "llama:llama(size='tiny')"]
+
+
+def test_installed_examples_load_as_module_targets(tmp_path: Path) -> None:
+    """As a pip-only user names them: a fresh interpreter in a folder without examples/."""
+    code = ("import sys\nfrom costlens.tracing.load import load\n"
+            "for target in sys.argv[1:]:\n    load(target)\n")
+    done = subprocess.run([sys.executable, "-c", code,
+                           *(f"costlens.examples.{name}" for name in INSTALLED_EXAMPLES)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_file_in_a_package_may_import_its_siblings_relatively(tmp_path: Path) -> None:
+    package = tmp_path / "zoo_models"
+    package.mkdir()
+    _write(package, "__init__.py", "")
+    _write(package, "parts.py", """
+        from torch import nn
+        def stem():
+            return nn.Conv2d(3, 8, 3)
+        """)
+    _write(package, "net.py", """
+        import torch
+        from torch import nn
+        from .parts import stem
+        def build():
+            return nn.Sequential(stem(), nn.ReLU()), torch.randn(1, 3, 8, 8)
+        """)
+    loaded = load("zoo_models/net.py:build", tmp_path)
+    assert type(loaded.model[0]).__name__ == "Conv2d"
+    assert loaded.location.file.endswith("net.py")

@@ -9,7 +9,6 @@ import textwrap
 
 import pytest
 import torch
-from helpers import EXAMPLES
 
 from costlens.measure import timing
 from costlens.measure.device import CPU
@@ -66,8 +65,7 @@ def test_rounds_keep_works_of_about_one_size_together_and_alternate_direction() 
 FAULTS = textwrap.dedent("""
     import resource, sys, torch
     from costlens.measure.timing import keep_freed_memory
-    sys.path.insert(0, sys.argv[2])
-    import mobilenet_v2
+    from costlens.examples import mobilenet_v2
     if sys.argv[1] == "keep":
         assert keep_freed_memory()
     torch.set_num_threads(1)
@@ -89,7 +87,7 @@ def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does() -> 
     glibc's default allocator hands them back to the system and faults them in again (about
     3,000 pages a forward here); with freed memory kept, a forward faults none in."""
     def faults_per_forward(mode: str) -> int:
-        run = subprocess.run([sys.executable, "-c", FAULTS, mode, str(EXAMPLES)],
+        run = subprocess.run([sys.executable, "-c", FAULTS, mode],
                              capture_output=True, text=True, check=True)
         return int(run.stdout)
     assert faults_per_forward("default") > 500

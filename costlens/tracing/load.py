@@ -167,7 +167,8 @@ def _import_file(target: Target, base: Path) -> ModuleType:
     directory = str(path.parent)
     if directory not in sys.path:
         sys.path.insert(0, directory)
-    name = _module_name(path)  # executed afresh each time: the file may have changed
+    # executed afresh each time: the file may have changed
+    name = _package_module_name(path) or _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise CostlensError(f"cannot import {target.location} as Python")
@@ -184,6 +185,29 @@ def _import_file(target: Target, base: Path) -> ModuleType:
         raise CostlensError(f"importing {target.location} failed: "
                             f"{type(error).__name__}: {first_line(error)}") from error
     return module
+
+
+def _package_module_name(path: Path) -> str | None:
+    """For a file inside a package (its directory holds an __init__.py), its dotted name, the
+    package imported from the directory above its top, so that relative imports (`from .blocks
+    import conv_bn`) work as they do when the package is installed; None for a file outside a
+    package, or when that package name is already taken by another directory."""
+    root, parts = path.parent, [path.stem]
+    while (root / "__init__.py").is_file():
+        parts.insert(0, root.name)
+        root = root.parent
+    if len(parts) == 1 or not all(part.isidentifier() for part in parts):
+        return None
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    package = ".".join(parts[:-1])
+    try:
+        imported = importlib.import_module(package)
+    except Exception:  # the package's own __init__ fails: import the file on its own
+        return None
+    if Path(getattr(imported, "__file__", "") or "").resolve().parent != path.parent:
+        return None
+    return f"{package}.{path.stem}"
 
 
 def _module_name(path: Path) -> str:
