@@ -73,7 +73,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         description="Trace TARGET once and print its cost per layer.")
     report.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     _add_input_options(report)
-    report.add_argument("--depth", type=_non_negative, default=2,
+    report.add_argument("--depth", type=_non_negative,
                         help="show modules down to this depth (default 2)")
     report.add_argument("--sort", choices=SORT_KEYS,
                         help="order rows by this figure, largest first (name: alphabetical); "
@@ -81,6 +81,9 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--top", type=_positive, help="show only the first K rows")
     report.add_argument("--format", choices=FORMATS, default="table",
                         help="table (default), json (always every layer and op), csv, markdown")
+    report.add_argument("--wide", action="store_true",
+                        help="table: every column, however wide (default: at most 120 "
+                             "characters, the columns that do not fit named under it)")
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     report.add_argument("--strict", action="store_true",
                         help="exit 2 if any op has no cost formula")
@@ -161,7 +164,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
                     "per op group and per kernel class the measured time beside the estimate "
                     "and the FLOPs share, with each predictor's rank correlation.")
     bench.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
-    _add_input_options(bench, debug=False)
+    _add_input_options(bench, debug=False, train=False)  # it measures inference
     _add_device_options(bench)
     bench.add_argument("--repeat", type=_positive, default=10,
                        help="timed runs after warm-up; figures are medians, the forward's "
@@ -189,7 +192,8 @@ _TARGET_HELP = ("path/to/file.py:factory or package.module:factory, optionally w
                 "(torch.export), model.pt (a pickle, with --trust-pickle)")
 
 
-def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True) -> None:
+def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True,
+                       train: bool = True) -> None:
     parser.add_argument("--input", action="append", metavar="SHAPE", default=[],
                         help="shape of a positional input, e.g. 1x3x224x224; repeat for each "
                              "input; replaces the factory's positional inputs")
@@ -197,8 +201,10 @@ def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True) -> N
                              "its floating weights and inputs, and the --input tensors "
                              "(default float32); an integer dtype (int64 for token ids) sets "
                              "the --input tensors only")
-    parser.add_argument("--train", action="store_true",
-                        help="trace in training mode (batch statistics, dropout); default eval")
+    if train:
+        parser.add_argument("--train", action="store_true",
+                            help="trace in training mode (batch statistics, dropout); default "
+                                 "eval")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="load .pt / .pth targets, which are pickles: loading one runs the "
                              "code it holds")
@@ -210,21 +216,42 @@ def _report(options: argparse.Namespace) -> int:
     from .api import analyze
     from .tracing.load import load, model_dtype, model_inputs
 
+    _check_report_options(options)
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
-    if options.fuse and not options.platform:
-        raise CostlensError("--fuse applies to the latency estimate: give --platform too")
     profile = load_profile(options.platform) if options.platform else None
     analysis = analyze(loaded.model, inputs, train=options.train,
                        dtype=model_dtype(options.dtype))
     latency = estimate(analysis, profile, fuse=options.fuse) if profile else None
-    text = render(analysis, options.format, RowSelection(options.depth, options.sort, options.top),
-                  latency)
+    depth = 2 if options.depth is None else options.depth
+    text = render(analysis, options.format, RowSelection(depth, options.sort, options.top),
+                  latency, wide=options.wide)
     _write(text, options.output)
     if options.strict and analysis.unsupported_ops:
         ops = ", ".join(f"{op.op} ({op.calls}x)" for op in analysis.unsupported_ops)
         raise CostlensError(f"--strict: ops with no cost formula: {ops}")
     return EXIT_OK
+
+
+def _check_report_options(options: argparse.Namespace) -> None:
+    """Refuse an option this report would ignore, rather than ignore it silently."""
+    if not options.platform:
+        if options.fuse:
+            raise CostlensError("--fuse applies to the latency estimate: give --platform too")
+        if options.sort == "latency":
+            raise CostlensError("--sort latency orders by the latency estimate: give "
+                                "--platform too")
+    if options.format == "json":
+        given = [flag for flag, value in (("--depth", options.depth), ("--sort", options.sort),
+                                          ("--top", options.top)) if value is not None]
+        if given:
+            raise CostlensError(f"{', '.join(given)} select{'s' if len(given) == 1 else ''} "
+                                "the rows of the table, markdown and CSV; the JSON report "
+                                "always holds every layer and op")
+    if options.wide and options.format != "table":
+        raise CostlensError(f"--wide applies to the table; {options.format} always shows "
+                            "every column" if options.format != "json" else
+                            "--wide applies to the table; JSON always holds every figure")
 
 
 def _lint(options: argparse.Namespace) -> int:
@@ -322,6 +349,13 @@ def _rules(options: argparse.Namespace) -> int:
 
 def _calibrate(options: argparse.Namespace) -> int:
     if options.list:
+        given = [flag for flag, value in (("--device", options.device != CPU.name),
+                                          ("--threads", options.threads), ("-o", options.output),
+                                          ("--name", options.name),
+                                          ("--rounds", options.rounds != ROUNDS)) if value]
+        if given:
+            raise CostlensError(f"--list lists the built-in profiles and measures nothing: "
+                                f"drop {', '.join(given)}")
         rows = [[name, profile.device_name, profile.device, profile.threads, profile.created,
                  profile.method] for name, profile in
                 ((name, load_profile(name)) for name in builtin_profiles())]

@@ -34,12 +34,47 @@ def test_human_units() -> None:
 
 def test_table_states_units_and_ends_with_totals(shufflenet) -> None:
     text = render(shufflenet, "table", RowSelection(depth=1))
-    assert "(mult-adds)" in text and "(elements)" in text and "(bytes)" in text
-    assert "FLOPs count multiply-adds" in text
+    assert "FLOPs: multiply-adds" in text and "MAC: memory access cost" in text
+    assert "K/M/G/T = 10^3/10^6/10^9/10^12" in text
     rows = [line.split()[0] for line in text.splitlines() if line and line.split()[0] in
             {"conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc", "total"}]
     assert rows == ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", "fc", "total"]
     assert "All 302 ops have cost formulas." in text
+
+
+def _header(text: str) -> list[str]:
+    """The table's header cells: the line above the dashes, which must be the only one."""
+    lines = text.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    assert lines[rule - 1].startswith("module") and lines[rule - 2] == "", "a one-line header"
+    return lines[rule - 1].split("  ")
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v2", "resnet", "gpt", "inception"])
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("platform", [None, "epyc-cpu-1t"])
+def test_the_table_fits_120_characters_with_one_line_headers(name, depth, platform) -> None:
+    from costlens.latency.estimate import estimate
+    from costlens.latency.profile import load_profile
+    from costlens.report.table import COLUMNS
+    module = example(name)
+    factory = {"shufflenet_v2": "shufflenet_v2", "resnet": "resnet50", "gpt": "gpt",
+               "inception": "inception_net"}[name]
+    analysis = costlens.analyze(*getattr(module, factory)())
+    latency = estimate(analysis, load_profile(platform)) if platform else None
+    text = render(analysis, "table", RowSelection(depth=depth), latency)
+    assert max(len(line) for line in text.splitlines()) <= 120
+    shown = {cell.strip() for cell in _header(text) if cell.strip()}
+    assert {"module", "type", "FLOPs", "MAC"} <= shown
+    every = {c.header for c in COLUMNS if platform or not c.latency}
+    left_out = every - shown
+    assert not left_out or "(--wide shows them)" in text.replace("\n", " ")
+    wide = render(analysis, "table", RowSelection(depth=depth), latency, wide=True)
+    assert {cell.strip() for cell in _header(wide) if cell.strip()} == every
+    markdown = render(analysis, "markdown", RowSelection(depth=depth), latency)
+    header = next(line for line in markdown.splitlines() if line.startswith("| module"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        c.markdown for c in COLUMNS if platform or not c.latency]
 
 
 def test_depth_sort_and_top(shufflenet) -> None:

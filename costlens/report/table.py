@@ -2,6 +2,10 @@
 the end, and below it what the totals leave out (ops with no formula, modules never called)."""
 from __future__ import annotations
 
+import textwrap
+from dataclasses import dataclass
+from typing import Callable
+
 from tabulate import tabulate
 
 from ..analysis import Analysis
@@ -9,54 +13,102 @@ from ..latency.estimate import LatencyEstimate
 from ..units import human, percent
 from .rows import Row, RowSelection, selected_rows, total_row
 
-HEADERS = ("module", "type", "params", "FLOPs\n(mult-adds)", "MAC\n(elements)", "MAC\n(bytes)",
-           "FLOP/B", "parallelism\n(per kernel)", "frag-\nments", "bran-\nches", "kernels",
-           "elementwise\nMAC")
-MARKDOWN_HEADERS = ("module", "type", "params", "FLOPs (mult-adds)", "MAC (elements)",
-                    "MAC (bytes)", "FLOP/B", "parallelism (per kernel)", "fragments", "branches",
-                    "kernels", "elementwise MAC")
-
-UNITS_LINE = ("FLOPs count multiply-adds (1 per fused multiply-add). MAC = memory access cost: "
-              "elements read + written. K/M/G/T = 10^3/10^6/10^9/10^12.")
+MAX_WIDTH = 120  # columns of the default table, and of its legend lines
 
 
-LATENCY_HEADERS = ("latency\n(ms)", "% time", "bound")
-MARKDOWN_LATENCY_HEADERS = ("latency (ms)", "% time", "bound")
+@dataclass(frozen=True)
+class Column:
+    """One figure of the table: its one-line header on a terminal, what the legend says of
+    it there, its header in markdown, and how to print a row's value."""
+
+    header: str
+    markdown: str
+    cell: Callable[[Row], str]
+    legend: str = ""
+    latency: bool = False  # shown only with a latency estimate
+
+
+COLUMNS = (
+    Column("module", "module", lambda row: row.name),
+    Column("type", "type", lambda row: row.type),
+    Column("params", "params", lambda row: human(row.params)),
+    Column("FLOPs", "FLOPs (mult-adds)", lambda row: human(row.flops),
+           "FLOPs: multiply-adds (1 per fused multiply-add)"),
+    Column("MAC", "MAC (elements)", lambda row: human(row.mac),
+           "MAC: memory access cost, elements read + written"),
+    Column("MAC bytes", "MAC (bytes)", lambda row: human(row.mac_bytes, "B")),
+    Column("FLOP/B", "FLOP/B", lambda row: f"{row.intensity:.2f}", "FLOP/B: FLOPs per MAC byte"),
+    Column("parallel", "parallelism (per kernel)", lambda row: human(row.parallelism),
+           "parallel: work items per kernel"),
+    Column("frags", "fragments", lambda row: str(row.fragments),
+           "frags: fragments (convs and pools per call)"),
+    Column("branches", "branches", lambda row: str(row.branches)),
+    Column("kernels", "kernels", lambda row: str(row.kernels)),
+    Column("elem MAC", "elementwise MAC", lambda row: percent(row.elementwise_mac_share),
+           "elem MAC: element-wise share of the MAC"),
+    Column("latency", "latency (ms)", lambda row: f"{row.latency_ms:.3f}",
+           "latency: estimated, in ms", latency=True),
+    Column("% time", "% time", lambda row: percent(row.time_share or 0.0), latency=True),
+    Column("bound", "bound", lambda row: row.bound or "-",
+           "bound: what limits the time most", latency=True),
+)
+
+#: The order in which columns are kept when the table must fit MAX_WIDTH: what a row is, then
+#: the paper's figures and the latency, then what explains them.
+PRIORITY = ("module", "type", "FLOPs", "MAC", "latency", "% time", "MAC bytes", "params", "bound",
+            "elem MAC", "parallel", "frags", "FLOP/B", "kernels", "branches")
+PADDING = 2  # tabulate's least padding of a header in its column
+UNITS = "K/M/G/T = 10^3/10^6/10^9/10^12"
 
 
 def render_table(analysis: Analysis, selection: RowSelection, markdown: bool = False,
-                 latency: LatencyEstimate | None = None) -> str:
-    rows = [_cells(row) for row in selected_rows(analysis, selection, latency)]
-    rows.append(_cells(total_row(analysis, latency)))
-    headers = MARKDOWN_HEADERS if markdown else HEADERS
-    if latency is not None:
-        headers = headers + (MARKDOWN_LATENCY_HEADERS if markdown else LATENCY_HEADERS)
-    table = tabulate(rows, headers=headers,
+                 latency: LatencyEstimate | None = None, wide: bool = False) -> str:
+    """The table; on a terminal at most MAX_WIDTH columns wide unless `wide`, the columns that
+    do not fit left out lowest priority first and named under it (markdown keeps them all)."""
+    rows = [*selected_rows(analysis, selection, latency), total_row(analysis, latency)]
+    columns = [c for c in COLUMNS if latency is not None or not c.latency]
+    if not (markdown or wide):
+        columns = _fitting(columns, rows)
+    table = tabulate([[column.cell(row) for column in columns] for row in rows],
+                     headers=[c.markdown if markdown else c.header for c in columns],
                      tablefmt="github" if markdown else "simple", stralign="right",
                      disable_numparse=True, colalign=("left", "left"))
-    lines = [_title(analysis), UNITS_LINE]
+    legend = [c.legend for c in columns if c.legend] + [UNITS]
+    left_out = [c.header for c in COLUMNS if c not in columns and (latency or not c.latency)]
+    if left_out:
+        legend.append(f"Left out to fit {MAX_WIDTH} characters: {', '.join(left_out)} "
+                      "(--wide shows them)")
+    lines = [_title(analysis), *_wrapped(". ".join(legend) + ".")]
     if latency is not None:
-        lines.append(latency_line(latency))
+        lines.extend(_wrapped(latency_line(latency)))
     lines += ["", table, "", *footer_lines(analysis)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _wrapped(text: str) -> list[str]:
+    return textwrap.wrap(text, MAX_WIDTH, break_on_hyphens=False)
+
+
+def _fitting(columns: list[Column], rows: list[Row]) -> list[Column]:
+    """The columns, highest priority first, that fit MAX_WIDTH (two spaces between columns),
+    in table order; the first two always."""
+    widths = {c.header: max(len(c.header) + PADDING, *(len(c.cell(row)) for row in rows))
+              for c in columns}
+    kept: set[str] = set()
+    used = -2
+    for header in (h for h in PRIORITY if h in widths):
+        if len(kept) >= 2 and used + 2 + widths[header] > MAX_WIDTH:
+            continue
+        kept.add(header)
+        used += 2 + widths[header]
+    return [c for c in columns if c.header in kept]
 
 
 def latency_line(latency: LatencyEstimate) -> str:
     how = ("fused as an inference engine runs it (conv+BN+activation, linear+activation, "
            "add+activation; no Python costs)" if latency.fused else "run eagerly by PyTorch")
     return (f"Latency: estimated on platform profile {latency.profile} ({latency.device}, "
-            f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}; "
-            f"bound = what limits each layer's time most.")
-
-
-def _cells(row: Row) -> list[str]:
-    cells = [row.name, row.type, human(row.params), human(row.flops), human(row.mac),
-             human(row.mac_bytes, "B"), f"{row.intensity:.2f}", human(row.parallelism),
-             str(row.fragments), str(row.branches), str(row.kernels),
-             percent(row.elementwise_mac_share)]
-    if row.latency_ms is not None:
-        cells += [f"{row.latency_ms:.3f}", percent(row.time_share or 0.0), row.bound or "-"]
-    return cells
+            f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}.")
 
 
 def _title(analysis: Analysis) -> str:
