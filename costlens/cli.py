@@ -33,7 +33,7 @@ from .linting.targets import TargetConfig
 from .measure import ROUNDS
 from .measure.device import CPU, DEVICES, Device, device_for
 from .report import FORMATS, SORT_KEYS, RowSelection, render
-from .report.diagnostics import LintRun, render_github, render_json, render_text
+from .report.diagnostics import LintRun, render_github, render_json, render_text, summary
 from .report.sarif import render_sarif
 
 EXIT_OK = 0
@@ -281,6 +281,8 @@ def _lint(options: argparse.Namespace) -> int:
     root = configured.path.parent if configured.path is not None else Path.cwd()
     run = LintRun(shown, [t.label for t in targets], len(diagnostics) - len(shown), root)
     _write(_render_lint(run, options.format, lint.rules), options.output)
+    if options.output:  # the terminal still says how it went
+        print(f"{summary(run).removesuffix('.')}; written to {options.output}.")
     for spec, error in failures:
         if options.debug:
             traceback.print_exception(error)

@@ -1,4 +1,4 @@
-"""G1 unequal-channel-widths: a 1x1 convolution with unequal widths moves more memory than needed.
+"""G1 unequal-channel-widths: a 1x1 conv of unequal widths (output heads aside) moves extra memory.
 
 ## What it does
 Checks every pointwise convolution: 1x1 and ungrouped, or a linear layer applied at every

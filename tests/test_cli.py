@@ -107,7 +107,11 @@ def test_strict_fails_on_an_unsupported_op(tmp_path: Path,
      "measures nothing: drop --threads"),
     (["report", SHUFFLENET, "--depth", "-1"], "must be 0 or more"),
     (["report", f"{EXAMPLES}/resnet.py:resnet50", "--input", "1x5x64x64"],
-     "the model's forward failed in conv1 at aten.convolution.default with inputs 1x5x64x64"),
+     "the model's forward failed in conv1 (a Conv2d taking Nx3xHxW) at "
+     "aten.convolution.default with inputs 1x5x64x64"),
+    (["report", f"{EXAMPLES}/resnet.py:resnet50", "--input", "1x3x64"],
+     "with inputs 1x1x3x64, 64x3x7x7: RuntimeError: Invalid channel dimensions (the model was "
+     "called with args[0] 1x3x64 float32)"),
 ])
 def test_errors_exit_2_with_one_line(arguments, message,
                                      capsys: pytest.CaptureFixture[str]) -> None:

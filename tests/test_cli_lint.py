@@ -217,7 +217,7 @@ def test_factory_arguments_with_spaces_and_quotes_in_configured_targets(project:
 
 def test_write_baseline_still_reports_in_the_chosen_format(project: Path, capsys) -> None:
     code, out, _ = _run(capsys, "--write-baseline", "b.json", "--format", "json", "-o", "o.json")
-    assert (code, out) == (0, "")
+    assert (code, out) == (0, "2 findings (2 errors) in 1 target; written to o.json.\n")
     assert json.loads((project / "o.json").read_text())["summary"]["findings"] == 2
     recorded = json.loads((project / "b.json").read_text())["findings"]
     assert recorded == sorted(recorded, key=lambda f: (f["target"], f["code"], f["cause"],
@@ -225,6 +225,14 @@ def test_write_baseline_still_reports_in_the_chosen_format(project: Path, capsys
     # Unit is used twice: a cause is the class, the line that builds it and the layer's role
     assert {(f["cause"], f["site"]) for f in recorded} == {("Unit/expand", "models/net.py:19"),
                                                             ("Unit/project", "models/net.py:19")}
+
+
+@pytest.mark.parametrize("output_format", ["text", "sarif", "github"])
+def test_findings_written_to_a_file_leave_the_summary_on_the_terminal(
+        output_format: str, project: Path, capsys) -> None:
+    code, out, _ = _run(capsys, "--format", output_format, "-o", "found.out")
+    assert code == 1 and (project / "found.out").stat().st_size > 0
+    assert out == "2 findings (2 errors) in 1 target; written to found.out.\n"
 
 
 def test_sarif_uris_are_encoded(project: Path, capsys) -> None:

@@ -3,6 +3,7 @@ docstrings say, and the links between the README and docs/ resolve."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 
 from helpers import ROOT
@@ -37,3 +38,29 @@ def test_relative_links_in_the_docs_resolve() -> None:
             assert (document.parent / target).exists(), (document.name, target)
             checked += 1
     assert checked >= 8  # the README links to docs/ and the schemas, docs/ to each other
+
+
+def test_the_readme_names_the_report_keys_the_schema_defines() -> None:
+    """The JSON paragraph names every top-level key, and model's and trace's keys as the
+    schema spells them."""
+    schema = json.loads((ROOT / "costlens" / "schemas" / "report.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    paragraph = readme.split("### JSON", 1)[1].split(" ## ", 1)[0]
+    for key in schema["properties"]:
+        assert f"`{key}`" in paragraph, key
+    each_input = ", ".join(f"`{key}`" for key in
+                           schema["properties"]["model"]["properties"]["inputs"]["items"]
+                           ["properties"])
+    model = ", ".join(f"`{key}`: each {each_input}" if key == "inputs" else f"`{key}`"
+                      for key in schema["properties"]["model"]["properties"])
+    assert f"`model` ({model})" in paragraph
+    trace = ", ".join(f"`{key}`" for key in schema["properties"]["trace"]["properties"])
+    assert f"`trace` ({trace})" in paragraph
+
+
+def test_g1_states_that_output_layers_are_exempt_in_its_summary_and_documentation() -> None:
+    from costlens.linting.rulebook import all_rules
+    g1 = all_rules()["G1"]
+    assert "output heads aside" in g1.summary()
+    assert "Layers that only make the model's output" in g1.documentation()
+    assert f"| {g1.summary()}" in " ".join((ROOT / "README.md").read_text().split())

@@ -55,7 +55,8 @@ CASES = [
      "factories.py:raises: the factory raised RuntimeError: checkpoint missing"),
     (["report", "factories.py:returns_a_string"], "the factory returned a str; expected a"),
     (["report", "factories.py:linear", "--input", "2x5"],
-     "the model's forward failed in the model at aten.addmm.default with inputs 4, 2x5, 4x4"),
+     "the model's forward failed in the model (a Linear taking ...x4) at aten.addmm.default "
+     "with inputs 4, 2x5, 4x4"),
     (["report", "factories.py:no_inputs"], "needs input: pass --input SHAPE"),
     (["report", "factories.py:linear", "--input", "2xfour"], "bad --input '2xfour'"),
     (["report", "factories.py:linear", "--input", "2x4", "--dtype", "float7"],

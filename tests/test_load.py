@@ -2,6 +2,7 @@
 one clear error for each way it can go wrong."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,20 @@ def test_parse_target_with_literal_arguments() -> None:
 def test_bad_target_strings(text: str) -> None:
     with pytest.raises(CostlensError, match="bad target"):
         parse_target(text)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("cnn.py:build(", "'(' is never closed"), ("cnn.py:build(a=(1, 2)", "'(' is never closed"),
+    ("cnn.py:build(a=1))", "')' is never opened"), ("cnn.py:build(a=[1)", "')' is never opened"),
+])
+def test_an_unbalanced_bracket_is_named(text: str, message: str) -> None:
+    with pytest.raises(CostlensError, match=rf"bad target .*: {re.escape(message)} in the "
+                                            "factory arguments"):
+        parse_target(text)
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    assert parse_target("cnn.py:build(name='(', tag=\")]\")").kwargs == {"name": "(", "tag": ")]"}
 
 
 def test_file_target_returning_model_and_inputs() -> None:

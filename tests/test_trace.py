@@ -313,7 +313,8 @@ class Recording(nn.Module):
 
 def test_a_plain_model_error_is_reported_without_a_real_run() -> None:
     FORWARD_DEVICES.clear()
-    with pytest.raises(CostlensError, match="proj at aten.addmm.default with inputs 4, 2x5, 4x4"):
+    with pytest.raises(CostlensError, match=r"proj \(a Linear taking \.\.\.x4\) at "
+                       r"aten.addmm.default with inputs 4, 2x5, 4x4"):
         costlens.analyze(Recording(), torch.randn(2, 5))
     assert FORWARD_DEVICES == ["meta"]
 

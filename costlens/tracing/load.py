@@ -62,6 +62,10 @@ class LoadedModel:
 
 def parse_target(text: str) -> Target:
     match = _TARGET.match(text.strip())
+    unbalanced = _unbalanced_bracket(text)
+    if unbalanced:
+        raise CostlensError(f"bad target {text!r}: {unbalanced} in the factory arguments; "
+                            "write them as in Python, file.py:factory(width=0.5)")
     if not match:
         raise CostlensError(f"bad target {text!r}: expected path/to/file.py:factory, "
                             "package.module:factory or a saved model (.pt2, or .pt with "
@@ -144,6 +148,25 @@ def required_inputs(model: nn.Module) -> tuple[list[str], list[str]]:
     required = [p for p in parameters if p.default is inspect.Parameter.empty]
     return ([p.name for p in required if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)],
             [p.name for p in required if p.kind is p.KEYWORD_ONLY])
+
+
+def _unbalanced_bracket(text: str) -> str | None:
+    """`'(' is never closed` or `')' is never opened` for the first unmatched bracket outside
+    string literals; None when they balance."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    open_brackets: list[str] = []
+    quote = None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            open_brackets.append(char)
+        elif char in pairs:
+            if not open_brackets or open_brackets.pop() != pairs[char]:
+                return f"'{char}' is never opened"
+    return f"'{open_brackets[-1]}' is never closed" if open_brackets else None
 
 
 def _literal_arguments(text: str, source: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -55,10 +55,13 @@ class _ForwardFailed(Exception):
         meta kernel, or meta tensors meeting real ones made inside the forward."""
         return isinstance(self.error, NotImplementedError) or "meta" in str(self.error).lower()
 
-    def as_error(self, names: dict[int, str]) -> CostlensError:
-        """A one-line account: which module, which op, which shapes, and the model's message."""
+    def as_error(self, model: nn.Module, names: dict[int, str], called_with: str) -> CostlensError:
+        """A one-line account: which module (and the input it takes), which op, which shapes,
+        the model's message, and the inputs the model was called with, as the user gave them
+        (an op may see them reshaped: a conv adds a batch dimension to a 3-D input)."""
         if self.failure is not None:
-            where = f"in {self.failure.module or 'the model'} at {self.failure.op}"
+            module = self.failure.module
+            where = f"in {module or 'the model'}{_takes(model, module)} at {self.failure.op}"
             shapes = ", ".join("x".join(map(str, shape)) or "scalar"
                                for shape in self.failure.shapes)
             where += f" with inputs {shapes}" if shapes else ""
@@ -66,9 +69,41 @@ class _ForwardFailed(Exception):
             module = _failing_module(self.error.__traceback__, names)
             where = f"in {module}" if module else "in the model"
         message = CostlensError(f"the model's forward failed {where}: "
-                                f"{type(self.error).__name__}: {first_line(self.error)}")
+                                f"{type(self.error).__name__}: {first_line(self.error)} "
+                                f"(the model was called with {called_with})")
         message.__cause__ = self.error
         return message
+
+
+def _takes(model: nn.Module, path: str) -> str:
+    """What a failing layer of a common kind takes, from its own attributes: `, a Conv2d
+    taking Nx3xHxW`; empty for a layer of another kind or none."""
+    layer = dict(model.named_modules()).get(path)
+    dims = {nn.Conv1d: "L", nn.Conv2d: "HxW", nn.Conv3d: "DxHxW", nn.BatchNorm1d: "L",
+            nn.BatchNorm2d: "HxW", nn.BatchNorm3d: "DxHxW"}
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        takes = f"Nx{layer.in_channels}x{dims[type(layer)]}"
+    elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+        takes = f"Nx{layer.num_features}x{dims[type(layer)]}"
+    elif isinstance(layer, nn.Linear):
+        takes = f"...x{layer.in_features}"
+    elif isinstance(layer, nn.LayerNorm):
+        takes = "...x" + "x".join(map(str, layer.normalized_shape))
+    elif isinstance(layer, nn.Embedding):
+        takes = f"integer indices below {layer.num_embeddings}"
+    else:
+        return ""
+    kind = type(layer).__name__
+    return f" ({'an' if kind[0] in 'AEIOU' else 'a'} {kind} taking {takes})"
+
+
+def _called_with(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The model's tensor inputs as `args[0] 1x3x32 float32`."""
+    tensors = [f"{_input_name(path)} {'x'.join(map(str, value.shape)) or 'scalar'} "
+               f"{str(value.dtype).removeprefix('torch.')}"
+               for path, value in tree_flatten_with_path((args, kwargs))[0]
+               if isinstance(value, Tensor)]
+    return ", ".join(tensors) or "no tensor inputs"
 
 
 def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None, *,
@@ -100,7 +135,7 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
         reason = f"{need.op} needs tensor values, which the meta device does not have"
     except _ForwardFailed as failed:
         if not failed.meta_only:
-            raise failed.as_error(names) from None
+            raise failed.as_error(model, names, _called_with(args, kwargs)) from None
         reason = f"the meta device could not run it ({first_line(failed.error)})"
     refusal = _real_run_refusal(model)
     if refusal:
@@ -108,7 +143,7 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
     try:
         graph = _attempt(model, names, args, kwargs, is_known, train, dtype, real=True)
     except _ForwardFailed as failed:
-        raise failed.as_error(names) from None
+        raise failed.as_error(model, names, _called_with(args, kwargs)) from None
     note = f"traced on real {graph.device} tensors: {reason}"
     return OpGraph(graph.model_type, graph.inputs, graph.modules, graph.calls, graph.nodes,
                    graph.device, graph.training, (note,))
