@@ -1,9 +1,12 @@
 """Pooling: one op per window element per output point; adaptive pools one per input element."""
 from __future__ import annotations
 
+import pytest
 import torch
-from helpers import only_kernel
+from helpers import Lambda, only_kernel
 from torch import nn
+
+import costlens
 
 
 def test_max_pool_counts_windows_and_writes_indices() -> None:
@@ -29,9 +32,24 @@ def test_adaptive_pools_touch_each_input_element_once() -> None:
     assert only_kernel(nn.AdaptiveMaxPool2d(2), torch.randn(1, 4, 8, 8)).flops == 256
 
 
-def test_global_average_pool_is_a_mean() -> None:
-    op = only_kernel(nn.AdaptiveAvgPool2d(1), torch.randn(1, 4, 8, 8))
-    assert (op.op, op.category, op.flops) == ("aten.mean.dim", "reduction", 256)
+def test_global_average_pool_is_a_mean_and_a_pooling_op() -> None:
+    """Counted as a fragment, as the units table says pooling ops are, however it is written;
+    timed as the mean reduction kernel it runs."""
+    from costlens.latency.classes import KernelClass, kernel_class
+    for layer in (nn.AdaptiveAvgPool2d(1), Lambda(lambda x: x.mean((2, 3))),
+                  Lambda(lambda x: x.mean((-1, -2), keepdim=True))):
+        analysis = costlens.analyze(layer, torch.randn(1, 4, 8, 8))
+        (op,) = [op for op in analysis.ops if op.category.launches_kernel]
+        assert (op.op, op.category, op.flops) == ("aten.mean.dim", "pooling", 256)
+        assert analysis.layer("").block.fragments == 1
+        assert kernel_class(analysis.graph.nodes[op.index], op.category) is KernelClass.REDUCTION
+
+
+@pytest.mark.parametrize("reduce", [lambda x: x.mean(-1), lambda x: x.mean(1),
+                                    lambda x: x.mean()], ids=["last", "channels", "all"])
+def test_any_other_mean_is_a_reduction(reduce) -> None:
+    op = only_kernel(Lambda(reduce), torch.randn(1, 4, 8, 8))
+    assert op.category == "reduction"
 
 
 def test_adaptive_windows_overlap_when_the_size_does_not_divide() -> None:

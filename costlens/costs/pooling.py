@@ -38,6 +38,20 @@ def adaptive_pool(node: OpNode) -> OpCost:
     return measured(node, planes * taps, Category.POOLING)
 
 
+@formula("aten.mean")
+def mean(node: OpNode) -> OpCost:
+    """One add per element reduced. A mean over every spatial dimension of a 2-D or 3-D map
+    (N, C, H, W or N, C, D, H, W) is a global average pool, and a pooling op (one of the
+    paper's fragments) however it is written: AdaptiveAvgPool2d(1) runs as exactly this mean,
+    as does x.mean((2, 3)). Any other mean is a reduction."""
+    source = first_input(node)
+    rank = len(source.shape)
+    dims = node.attr("dim")
+    reduced = {int(d) % rank for d in dims} if isinstance(dims, (list, tuple)) and rank else set()
+    spatial = rank in (4, 5) and reduced == set(range(2, rank))
+    return measured(node, source.numel, Category.POOLING if spatial else Category.REDUCTION)
+
+
 def _window(node: OpNode, spatial_dims: int) -> tuple[int, ...]:
     kernel = tuple(node.attr("kernel_size"))
     return kernel * spatial_dims if len(kernel) == 1 else kernel

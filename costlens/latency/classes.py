@@ -79,6 +79,8 @@ def kernel_class(node: OpNode, category: Category | None) -> KernelClass:
             return KernelClass.CONV_DENSE
         return conv_class(int(node.attr("groups", 1) or 1), math.prod(weight.shape[2:]))
     if category is Category.POOLING:
+        if node.packet == "aten.mean":  # a global average pool runs a mean reduction kernel
+            return KernelClass.REDUCTION
         return KernelClass.POOL_MAX if "max" in node.packet else KernelClass.POOL_AVG
     return _BY_CATEGORY[category]
 
