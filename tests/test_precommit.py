@@ -1,9 +1,11 @@
-"""The real pre-commit, from PyPI, runs costlens's hook (this repository's
-.pre-commit-hooks.yaml, at HEAD) in a fresh git repository: a commit that adds a model breaking a
+"""The real pre-commit, from PyPI, set up as the README says, runs costlens's hook in a fresh
+git repository, written out as a local hook or taken from this repository's
+.pre-commit-hooks.yaml pinned to HEAD's commit hash: a commit that adds a model breaking a
 guideline is refused, a clean one goes through."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,22 +45,34 @@ def _model(width: int, hidden: int) -> str:
     ''')
 
 
-@pytest.fixture
-def repository(tmp_path: Path) -> Path:
-    if not (ROOT / ".git").exists():
-        pytest.skip("costlens is not a git checkout here: pre-commit installs its hook from a "
-                    "git repository at a revision")
-    head = _git(ROOT, "rev-parse", "HEAD").stdout.strip()
+def _readme_configurations() -> list[str]:
+    """The two .pre-commit-config.yaml blocks of the README's pre-commit section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## pre-commit\n", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+@pytest.fixture(params=["local", "remote"])
+def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A fresh git repository set up as the README says, with its local hook, or with the hook
+    from this repository pinned to HEAD's commit hash."""
+    local, remote = _readme_configurations()
+    if request.param == "local":
+        configuration = local
+        example = (ROOT / "examples" / "pre-commit-config.yaml").read_text()
+        assert configuration == "repos:" + example.split("repos:", 1)[1], \
+            "the README shows the example file's configuration"
+    else:
+        if not (ROOT / ".git").exists():
+            pytest.skip("costlens is not a git checkout here: pre-commit installs its hook "
+                        "from a git repository at a revision")
+        head = _git(ROOT, "rev-parse", "HEAD").stdout.strip()
+        configuration = re.sub(r"rev: \S+", f"rev: {head}",
+                               remote.replace("<costlens URL>", str(ROOT)))
     repository = tmp_path / "project"
     repository.mkdir()
     _git(repository, "init", "-q")
-    (repository / ".pre-commit-config.yaml").write_text(textwrap.dedent(f"""
-        repos:
-          - repo: {ROOT}
-            rev: {head}
-            hooks:
-              - id: costlens
-    """))
+    (repository / ".pre-commit-config.yaml").write_text(configuration)
     (repository / "pyproject.toml").write_text('[tool.costlens]\ntargets = ["model.py:build"]\n')
     (repository / "model.py").write_text(_model(59, 59))
     pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
