@@ -1,8 +1,10 @@
 """Outputs of a few hot ops on the meta device, made directly.
 
-torch's meta kernels for batch norm and for simple activations are Python decompositions that
-cost a millisecond or more per call, most of a CNN's trace time. Their outputs are easy to
-state: the activation's output is laid out like its input, batch norm adds per-channel
+torch's meta kernels for batch norm, layer norm, addmm, add, mean, cat, convolution and simple
+activations are Python code (decompositions, shape functions) that cost from 25 us to a
+millisecond per call, most of a small network's trace time. Their outputs are easy to state
+for the common layouts (a plainly contiguous input, matching dtypes), which are all handled
+here; the activation's output is laid out like its input, batch norm adds per-channel
 statistics. The tests check each function here against torch's own meta kernel over dtypes and
 layouts; anything outside the cases handled returns None and goes to torch.
 """
@@ -43,8 +45,103 @@ def _batch_norm(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> tuple[Tensor,
             torch.empty(channels, dtype=statistics, device=source.device))
 
 
+def _plainly_contiguous(tensor: Tensor) -> bool:
+    """Contiguous, and not also channels-last contiguous: a layout torch's kernels cannot read
+    as anything else, so their outputs are contiguous too."""
+    if not tensor.is_contiguous():
+        return False
+    if tensor.dim() == 4:
+        return not tensor.is_contiguous(memory_format=torch.channels_last)
+    if tensor.dim() == 5:
+        return not tensor.is_contiguous(memory_format=torch.channels_last_3d)
+    return True
+
+
+def _convolution(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
+    """torch's meta kernel makes a contiguous output of the convolution's shape."""
+    if kwargs or len(args) != 9:
+        return None
+    source, weight, _bias, stride, padding, dilation, transposed, _output_padding, groups = args
+    spatial_dims = source.dim() - 2
+    if (transposed or spatial_dims not in (1, 2, 3) or weight.dim() != source.dim()
+            or not all(len(values) == spatial_dims for values in (stride, padding, dilation))
+            or source.shape[1] == 0 or source.shape[1] != weight.shape[1] * groups):
+        return None
+    sizes = [(size + 2 * pad - step * (kernel - 1) - 1) // jump + 1
+             for size, kernel, jump, pad, step in zip(source.shape[2:], weight.shape[2:], stride,
+                                                      padding, dilation)]
+    if any(size <= 0 for size in sizes):
+        return None
+    return source.new_empty((source.shape[0], weight.shape[0], *sizes))
+
+
+def _addmm(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
+    bias, first, second = args[:3]
+    if (first.dim() != 2 or second.dim() != 2 or first.shape[1] != second.shape[0]
+            or tuple(bias.shape) != (second.shape[1],)
+            or len({bias.dtype, first.dtype, second.dtype}) != 1):
+        return None
+    return first.new_empty((first.shape[0], second.shape[1]))
+
+
+def _layer_norm(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> tuple[Tensor, ...] | None:
+    source, normalized = args[0], tuple(args[1])
+    axis = source.dim() - len(normalized)
+    if (axis < 0 or tuple(source.shape[axis:]) != normalized or not _plainly_contiguous(source)
+            or not source.dtype.is_floating_point):
+        return None
+    statistics = torch.float32 if source.dtype in _REDUCED_PRECISION else source.dtype
+    kept = (*source.shape[:axis], *([1] * len(normalized)))
+    return (source.new_empty(source.shape), source.new_empty(kept, dtype=statistics),
+            source.new_empty(kept, dtype=statistics))
+
+
+def _add(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
+    first, second = args[:2]
+    if (not isinstance(second, Tensor) or first.shape != second.shape
+            or first.dtype != second.dtype or not first.dtype.is_floating_point
+            or not (_plainly_contiguous(first) and _plainly_contiguous(second))):
+        return None
+    return first.new_empty(first.shape)
+
+
+def _mean(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
+    source, dims = args[0], args[1] if len(args) > 1 else None
+    keep = bool(args[2]) if len(args) > 2 else bool(kwargs.get("keepdim", False))
+    if (kwargs.get("dtype") is not None or not dims or not source.dim()
+            or not source.dtype.is_floating_point or not _plainly_contiguous(source)):
+        return None
+    reduced = {int(dim) % source.dim() for dim in dims}
+    shape = [1 if index in reduced else size for index, size in enumerate(source.shape)
+             if keep or index not in reduced]
+    return source.new_empty(shape)
+
+
+def _cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
+    tensors = list(args[0])
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    first = tensors[0] if tensors else None
+    if (first is None or not first.dim() or any(t.dim() != first.dim() or t.dtype != first.dtype
+                                                or not t.numel() or not _plainly_contiguous(t)
+                                                for t in tensors)):
+        return None
+    dim %= first.dim()
+    if any(t.shape[:dim] != first.shape[:dim] or t.shape[dim + 1:] != first.shape[dim + 1:]
+           for t in tensors):
+        return None
+    shape = list(first.shape)
+    shape[dim] = sum(t.shape[dim] for t in tensors)
+    return first.new_empty(shape)
+
+
 FAST_META: dict[Any, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     _aten.native_batch_norm.default: _batch_norm,
+    _aten.convolution.default: _convolution,
+    _aten.addmm.default: _addmm,
+    _aten.native_layer_norm.default: _layer_norm,
+    _aten.add.Tensor: _add,
+    _aten.mean.dim: _mean,
+    _aten.cat.default: _cat,
 }
 for _name in _ACTIVATIONS:
     FAST_META[getattr(_aten, _name).default] = _activation
