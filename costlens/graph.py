@@ -5,6 +5,7 @@ are fast to test without a model and the graph round-trips through JSON unchange
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -337,10 +338,12 @@ def module_depth(path: str) -> int:
     return 0 if path == "" else path.count(".") + 1
 
 
-def module_ancestors(path: str) -> list[str]:
-    """The module and every module above it, outermost first: `a.b` -> `["", "a", "a.b"]`."""
+@functools.lru_cache(maxsize=4096)
+def module_ancestors(path: str) -> tuple[str, ...]:
+    """The module and every module above it, outermost first: `a.b` -> `("", "a", "a.b")`.
+    Asked for every op of a trace: a network has far fewer modules than ops."""
     parts = path.split(".") if path else []
-    return [".".join(parts[:depth]) for depth in range(len(parts) + 1)]
+    return tuple(".".join(parts[:depth]) for depth in range(len(parts) + 1))
 
 
 def _attr_to_json(value: AttrValue) -> Any:

@@ -54,9 +54,12 @@ def _cases(op, layout: Callable, dtype: torch.dtype) -> list[tuple]:
     if op is aten.native_layer_norm.default:
         weight = _meta(5, dtype=dtype)
         return [(source, [5], weight, weight, 1e-5), (source, [4, 5], None, None, 1e-5)]
-    if op is aten.add.Tensor:
+    if op.name().split("::")[1].split(".")[0] in ("add", "sub", "mul", "div"):
         return [(source, _maps(layout, dtype)), (source, source.contiguous()),
-                (source, _meta(1, 3, 1, 1, dtype=dtype))]
+                (source, _meta(1, 3, 1, 1, dtype=dtype)), (_meta(5, dtype=dtype), source),
+                (source, _meta(2, 1, 4, 5, dtype=dtype)), (source, _meta(dtype=dtype))]
+    if op is aten.pow.Tensor_Scalar:
+        return [(source, 2), (source, 0.5)]
     if op is aten.mean.dim:
         return [(source, [2, 3], True), (source, [-1]), (source, [1, 3], False)]
     if op is aten.cat.default:

@@ -6,7 +6,7 @@ from typing import Iterable, Sequence
 
 from ..costs import Category, OpCost, cost_of, is_kernel
 from ..graph import OpGraph, module_ancestors, module_depth
-from .blocks import block_figures, compute_sources
+from .blocks import OpTable, compute_sources
 from .result import (
     Analysis,
     BlockFigures,
@@ -70,6 +70,7 @@ class _Layers:
         self.categories = [None if cost is None else cost.category for cost in costs]
         self.macs = [None if cost is None else cost.mac for cost in costs]
         self.sources = compute_sources(graph, self.categories)
+        self.table = OpTable(self.categories, self.macs, self.sources)
         self.module_members: dict[str, list[int]] = {}
         for call in graph.calls:  # calls are numbered in execution order
             for path in module_ancestors(call.module):
@@ -124,7 +125,7 @@ class _Layers:
             name=name, type=self.modules[module].type, depth=depth, calls=len(calls),
             params=params, flops=flops, mac=mac, mac_bytes=mac_bytes,
             parallelism=_mean_parallelism(member_costs),
-            block=block_figures(blocks, self.categories, self.macs, self.sources),
+            block=self.table.figures(blocks),
             source=self.graph.calls[calls[0]].source if calls else None, forward_of=forward_of)
 
     @staticmethod

@@ -56,49 +56,61 @@ def compute_sources(graph: OpGraph,
     return tuple(sources)
 
 
-def call_figures(members: Sequence[int], categories: Sequence[Category | None],
-                 sources: Sequence[tuple[int, ...]]) -> tuple[int, int, int]:
-    """(fragments, branches, kernels) of one call, from the ops that ran inside it.
+class OpTable:
+    """What block figures need of each op, read off its category once: whether it is a compute
+    op, a fragment, a kernel, and its MAC in all, element-wise and in data movement. Every
+    module's figures walk its ops' indices, so the analysis and the rules (which weigh a block
+    without the ops of blocks inside it) compute them the same way, and fast."""
 
-    Branches: the most compute ops at one depth of the call's DAG of compute ops, i.e. that
-    could run at once; the paper's parallel fragments (Table 3), an Inception block's towers.
-    An op with no formula (category None) still launches a kernel.
-    """
-    compute = [index for index in members if _is_compute(categories[index])]
-    inside = set(compute)
-    fragments = 0
-    level: dict[int, int] = {}
-    width: Counter[int] = Counter()
-    for index in compute:  # execution order is a topological order
-        fragments += categories[index].is_fragment  # type: ignore[union-attr]
-        level[index] = 1 + max((level[s] for s in sources[index] if s in inside), default=0)
-        width[level[index]] += 1
-    kernels = sum(1 for index in members
-                  if categories[index] is None or categories[index].launches_kernel)
-    return fragments, max(width.values(), default=0), kernels
+    def __init__(self, categories: Sequence[Category | None], macs: Sequence[int | None],
+                 sources: Sequence[tuple[int, ...]]) -> None:
+        self.sources = sources
+        self.compute = [category is not None and category.is_compute for category in categories]
+        self.fragment = [category is not None and category.is_fragment
+                         for category in categories]
+        # an op with no formula (category None) still launches a kernel
+        self.kernel = [category is None or category.launches_kernel for category in categories]
+        self.mac = [0 if category is None or mac is None else mac
+                    for category, mac in zip(categories, macs)]
+        self.elementwise_mac = [mac if category is not None and category.is_elementwise else 0
+                                for category, mac in zip(categories, self.mac)]
+        self.movement_mac = [mac if category is not None and category.is_movement else 0
+                             for category, mac in zip(categories, self.mac)]
+
+    def call_figures(self, members: Sequence[int]) -> tuple[int, int, int]:
+        """(fragments, branches, kernels) of one call, from the ops that ran inside it.
+
+        Branches: the most compute ops at one depth of the call's DAG of compute ops, i.e.
+        that could run at once; the paper's parallel fragments (Table 3), an Inception block's
+        towers.
+        """
+        compute, fragment, kernel, sources = self.compute, self.fragment, self.kernel, self.sources
+        level: dict[int, int] = {}
+        width: Counter[int] = Counter()
+        fragments = kernels = 0
+        for index in members:  # execution order is a topological order
+            kernels += kernel[index]
+            if compute[index]:
+                fragments += fragment[index]
+                depth = 1 + max((level[s] for s in sources[index] if s in level), default=0)
+                level[index] = depth
+                width[depth] += 1
+        return fragments, max(width.values(), default=0), kernels
+
+    def figures(self, per_call: Iterable[Sequence[int]]) -> BlockFigures:
+        """The figures of a block from the ops of each of its calls."""
+        fragments = branches = kernels = mac = elementwise = movement = 0
+        for call in per_call:
+            call_fragments, call_branches, call_kernels = self.call_figures(call)
+            fragments = max(fragments, call_fragments)
+            branches = max(branches, call_branches)
+            kernels = max(kernels, call_kernels)
+            mac += sum(self.mac[index] for index in call)
+            elementwise += sum(self.elementwise_mac[index] for index in call)
+            movement += sum(self.movement_mac[index] for index in call)
+        return BlockFigures(fragments, branches, kernels, elementwise / mac if mac else 0.0,
+                            movement / mac if mac else 0.0)
 
 
 def _is_compute(category: Category | None) -> bool:
     return category is not None and category.is_compute
-
-
-def block_figures(per_call: Iterable[Sequence[int]], categories: Sequence[Category | None],
-                  macs: Sequence[int | None],
-                  sources: Sequence[tuple[int, ...]]) -> BlockFigures:
-    """The figures of a block from the ops of each of its calls."""
-    calls = [list(call) for call in per_call]
-    counted = [call_figures(call, categories, sources) for call in calls]
-    mac = elementwise = movement = 0
-    for index in (index for call in calls for index in call):
-        category, op_mac = categories[index], macs[index]
-        if category is None or op_mac is None:
-            continue
-        mac += op_mac
-        if category.is_elementwise:
-            elementwise += op_mac
-        elif category.is_movement:
-            movement += op_mac
-    return BlockFigures(max((f for f, _, _ in counted), default=0),
-                        max((b for _, b, _ in counted), default=0),
-                        max((k for _, _, k in counted), default=0),
-                        elementwise / mac if mac else 0.0, movement / mac if mac else 0.0)

@@ -6,13 +6,14 @@ figures from the graph.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..costs import Category
 from ..graph import GraphInput, OpGraph, SourceLocation
-from .blocks import BlockFigures, block_figures
+from .blocks import BlockFigures, OpTable
 
 SCHEMA_VERSION = 2
 
@@ -166,12 +167,15 @@ class Analysis:
     members_per_call: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict,
                                                                         repr=False)
     sources: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
-
     def block_of(self, per_call: Sequence[Sequence[int]]) -> BlockFigures:
         """Block figures of any ops, grouped by call: a block's own ops, say, without those
         of the blocks inside it."""
-        return block_figures(per_call, [op.category for op in self.ops],
-                             [op.mac for op in self.ops], self.sources)
+        return self._op_table.figures(per_call)
+
+    @functools.cached_property
+    def _op_table(self) -> OpTable:
+        return OpTable([op.category for op in self.ops], [op.mac for op in self.ops],
+                       self.sources)
 
     def ops_in(self, layer: str) -> list[OpRecord]:
         """The ops a layer's figures count."""

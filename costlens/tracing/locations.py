@@ -14,8 +14,8 @@ import re
 import site
 import sys
 import sysconfig
-from types import FrameType
-from typing import Any, Iterator
+from types import CodeType, FrameType
+from typing import Any, Iterator, Mapping
 from weakref import WeakKeyDictionary
 
 import torch
@@ -47,13 +47,23 @@ def boundary(function):  # type: ignore[no-untyped-def]
 
 def user_location() -> SourceLocation | None:
     """The innermost line of user code on the stack, or None when the stack reaches a boundary
-    first (the call of the model itself has no user line)."""
+    first (the call of the model itself has no user line). Called for every op and module
+    call of a trace, through a dozen frames of torch each time: code found not to be the
+    user's is remembered."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code not in _BOUNDARIES:
-        if is_user_file(frame.f_code.co_filename):
-            return SourceLocation(display_path(frame.f_code.co_filename), frame.f_lineno)
+    while frame is not None:
+        code = frame.f_code
+        if code not in _NOT_USER:
+            if code in _BOUNDARIES:
+                return None
+            if is_user_file(code.co_filename):
+                return SourceLocation(display_path(code.co_filename), frame.f_lineno)
+            _NOT_USER.add(code)
         frame = frame.f_back
     return None
+
+
+_NOT_USER: set[CodeType] = set()
 
 
 @contextlib.contextmanager
@@ -72,17 +82,18 @@ def constructions_recorded() -> Iterator[None]:
         handle.remove()
 
 
-def construction_site(model: nn.Module, path: str) -> SourceLocation | None:
-    """Where user code constructed the module at `path`: its registration recorded while its
-    factory ran, else, in the class of its parent (or a base class), the line
-    `self.<attribute> = ...` that holds it. None when neither is known (a module in a torch
-    container, built outside a factory): the line of an enclosing module is not this one's,
-    and findings about it find that line by walking up (linting.linter's locator), while
-    grouping must not take the container's line for the block's."""
+def construction_site(modules: Mapping[str, nn.Module], path: str) -> SourceLocation | None:
+    """Where user code constructed the module at `path` (of the model whose `modules` by path
+    are given): its registration recorded while its factory ran, else, in the class of its
+    parent (or a base class), the line `self.<attribute> = ...` that holds it. None when
+    neither is known (a module in a torch container, built outside a factory): the line of an
+    enclosing module is not this one's, and findings about it find that line by walking up
+    (linting.linter's locator), while grouping must not take the container's line for the
+    block's."""
     if not path:
         return None
     parent, _, name = path.rpartition(".")
-    owner = model.get_submodule(parent)
+    owner = modules[parent]
     recorded = _SITES.get(owner, {}).get(name)
     if recorded is not None or not name.isidentifier():
         return recorded

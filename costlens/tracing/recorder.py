@@ -7,8 +7,9 @@ restoring the model) reads apart from the per-op bookkeeping.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import torch
 import torch._decomp
@@ -17,11 +18,12 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-from torch.utils.weak import WeakIdKeyDictionary
 
 from ..graph import ModuleCall, OpInput, OpNode, TensorMeta
 from .fast_meta import FAST_META
 from .locations import user_location
+
+V = TypeVar("V")
 
 KnownOp = Callable[[str, tuple[str, ...]], bool]
 
@@ -122,12 +124,20 @@ class Recorder(TorchDispatchMode):
         self.is_known = is_known
         self.on_meta = on_meta
         self.nodes: list[OpNode] = []
-        self.producers: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.base_writers: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.origins: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        # per tensor: the op that made it and its description, the last op that wrote into
+        # its storage, and where a tensor no op made comes from (an input, a parameter)
+        self.producers = TensorMap[tuple[int, TensorMeta]]()
+        self.base_writers = TensorMap[int]()
+        self.origins = TensorMap[str]()
         self.parts: list[list[OpNode]] = []
         self.quiet = False
         self.failure: OpFailure | None = None
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """torch wraps a mode's __torch_dispatch__ so that torch.compile does not trace into it;
+        a trace never runs under torch.compile, and the wrapper cost a tenth of the trace."""
+        return False
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
@@ -207,26 +217,30 @@ class Recorder(TorchDispatchMode):
                               for i, v in enumerate(value) if isinstance(v, Tensor))
             else:
                 attrs.append((argument, _attr(value)))
-        outputs = tensors_in(out)
+        outputs = [out] if isinstance(out, Tensor) else tensors_in(out)
+        described = tuple(map(meta_of, outputs))
         sink = self.parts[-1] if self.parts else self.nodes
-        node = OpNode(index=len(sink), op=name, inputs=tuple(inputs),
-                      outputs=tuple(map(meta_of, outputs)), attrs=tuple(attrs), tags=tags,
-                      call=call, view=view, source=user_location(), parts=parts)
+        node = OpNode(index=len(sink), op=name, inputs=tuple(inputs), outputs=described,
+                      attrs=tuple(attrs), tags=tags, call=call, view=view,
+                      source=user_location(), parts=parts)
         sink.append(node)
         if self.parts:  # an op inside a decomposition: its tensors stay inside it
             return
-        for tensor in outputs:
-            self.producers[tensor] = node.index
+        for tensor, meta in zip(outputs, described):
+            self.producers[tensor] = (node.index, meta)
         for tensor in written:
             self.base_writers[_base_of(tensor)] = node.index
 
     def _input(self, arg: str, tensor: Tensor) -> OpInput:
-        producer = self.producers.get(tensor)
+        made = self.producers.get(tensor)
+        producer, meta = made if made is not None else (None, None)
         writer = self.base_writers.get(_base_of(tensor))
         if writer is not None and (producer is None or writer > producer):
             producer = writer
         origin = None if producer is not None else self.origins.get(tensor)
-        return OpInput(arg, meta_of(tensor), producer, origin)
+        if meta is None or tensor.shape != meta.shape:  # resized in place since it was made
+            meta = meta_of(tensor)
+        return OpInput(arg, meta, producer, origin)
 
 
 class FusedFunctions(TorchFunctionMode):
@@ -270,13 +284,38 @@ def tensors_in(tree: Any) -> list[Tensor]:
     return [leaf for leaf in leaves if isinstance(leaf, Tensor)]
 
 
+class TensorMap(Generic[V]):
+    """A value per live tensor object. A dict by id(), each entry holding a weak reference
+    that proves the tensor is still the one the id named (ids are reused once a tensor dies):
+    several times as fast as torch's WeakIdKeyDictionary, which makes a weak reference for
+    every lookup, on the trace's hottest path."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[Tensor], V]] = {}
+
+    def get(self, tensor: Tensor) -> V | None:
+        entry = self._entries.get(id(tensor))
+        return entry[1] if entry is not None and entry[0]() is tensor else None
+
+    def __setitem__(self, tensor: Tensor, value: V) -> None:
+        self._entries[id(tensor)] = (weakref.ref(tensor), value)
+
+    def setdefault(self, tensor: Tensor, value: V) -> V:
+        found = self.get(tensor)
+        if found is None:
+            self[tensor] = value
+            return value
+        return found
+
+
 def meta_of(tensor: Tensor) -> TensorMeta:
-    shape = tuple(int(size) for size in tensor.shape)
+    shape = tuple(tensor.shape)
     try:
-        stride = tuple(int(step) for step in tensor.stride())
+        stride = tensor.stride()
     except RuntimeError:  # sparse and other layouts without strides: describe them as dense
         stride = _contiguous_strides(shape)
-    return TensorMeta(shape, stride, _dtype_name(tensor.dtype), tensor.dtype.itemsize)
+    dtype = tensor.dtype
+    return TensorMeta(shape, stride, _dtype_name(dtype), dtype.itemsize)
 
 
 def _base_of(tensor: Tensor) -> Tensor:
@@ -285,13 +324,29 @@ def _base_of(tensor: Tensor) -> Tensor:
 
 def _bind(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """Each schema argument with its value, defaults filled in, positional and keyword alike."""
-    for position, argument in enumerate(schema.arguments):
+    for position, (name, has_default, default) in enumerate(_parameters(schema)):
         if position < len(args):
-            yield argument.name, args[position]
-        elif argument.name in kwargs:
-            yield argument.name, kwargs[argument.name]
-        elif argument.has_default_value():
-            yield argument.name, argument.default_value
+            yield name, args[position]
+        elif name in kwargs:
+            yield name, kwargs[name]
+        elif has_default:
+            yield name, default
+
+
+_PARAMETERS: dict[str, tuple[tuple[str, bool, Any], ...]] = {}
+
+
+def _parameters(schema: Any) -> tuple[tuple[str, bool, Any], ...]:
+    """(name, has a default, the default) of each argument, read once per op: reading them
+    off the schema object costs more than the rest of recording an op."""
+    key = f"{schema.name}.{schema.overload_name}"
+    found = _PARAMETERS.get(key)
+    if found is None:
+        found = _PARAMETERS[key] = tuple(
+            (argument.name, argument.has_default_value(),
+             argument.default_value if argument.has_default_value() else None)
+            for argument in schema.arguments)
+    return found
 
 
 def _attr(value: Any) -> Any:
@@ -312,6 +367,7 @@ def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(strides))
 
 
+@functools.lru_cache(maxsize=None)
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 

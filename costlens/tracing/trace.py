@@ -202,40 +202,58 @@ def _attempt(model: nn.Module, names: dict[int, str], args: tuple[Any, ...],
 def _model_restored(model: nn.Module) -> Iterator[None]:
     """Put back every module attribute afterwards: values a forward assigns (training flags,
     caches), and the contents of dicts, lists and sets it changes in place (a buffer it
-    registers, a cache list it appends to), each container object kept."""
+    registers, a cache list it appends to), each container object kept. A container is
+    rewritten only where it changed: a module holds a dozen hook dicts, mostly empty, and
+    rewriting them all took longer than tracing a small network's convolutions."""
     saved = []
+    filled: list[tuple[dict | list | set, dict | list | set]] = []
+    empty: list[dict | list | set] = []
     for module in model.modules():
-        attributes = dict(module.__dict__)
-        contents = {key: _copy_container(value) for key, value in attributes.items()
-                    if isinstance(value, (dict, list, set))}
-        saved.append((module, attributes, contents))
+        attributes = module.__dict__.copy()
+        saved.append((module, attributes))
+        for value in attributes.values():
+            if isinstance(value, (dict, list, set)):
+                if value:
+                    filled.append((value, value.copy()))  # keeps an OrderedDict's type
+                else:
+                    empty.append(value)
     try:
         yield
     finally:
-        for module, attributes, contents in saved:
+        for module, attributes in saved:
             current = module.__dict__
-            for key in [key for key in current if key not in attributes]:
-                del current[key]
-            for key, value in attributes.items():
-                if current.get(key, _MISSING) is not value:
-                    current[key] = value
-            for key, copy in contents.items():
-                _restore_container(attributes[key], copy)
+            if len(current) != len(attributes) or any(
+                    current.get(key, _MISSING) is not value for key, value in attributes.items()):
+                for key in [key for key in current if key not in attributes]:
+                    del current[key]
+                for key, value in attributes.items():
+                    if current.get(key, _MISSING) is not value:
+                        current[key] = value
+        for container in empty:
+            if container:
+                container.clear()
+        for container, copy in filled:
+            if _changed(container, copy):
+                container.clear()
+                if isinstance(container, list):
+                    container.extend(copy)
+                else:
+                    container.update(copy)
 
 
 _MISSING = object()
 
 
-def _copy_container(value: dict | list | set) -> dict | list | set:
-    return dict(value) if isinstance(value, dict) else type(value)(value)
-
-
-def _restore_container(container: dict | list | set, copy: dict | list | set) -> None:
-    container.clear()
+def _changed(container: dict | list | set, copy: dict | list | set) -> bool:
+    """Whether the container holds other objects than its copy (by identity: values may be
+    tensors, whose == compares elements)."""
+    if len(container) != len(copy):
+        return True
+    if isinstance(container, dict):
+        return any(container.get(key, _MISSING) is not value for key, value in copy.items())
     if isinstance(container, list):
-        container.extend(copy)
-    else:
-        container.update(copy)
+        return any(now is not before for now, before in zip(container, copy))
+    return container != copy
 
 
 def _rng_kept(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -338,14 +356,15 @@ def _random_like(tensor: Tensor, device: torch.device, generator: torch.Generato
 def _module_infos(model: nn.Module) -> tuple[ModuleInfo, ...]:
     seen: set[int] = set()
     infos = []
-    for path, module in model.named_modules():
+    modules = dict(model.named_modules())
+    for path, module in modules.items():
         own = 0
         for param in module._parameters.values():
             if param is not None and id(param) not in seen:
                 seen.add(id(param))
                 own += param.numel()
-        infos.append(ModuleInfo(path, type(module).__name__, own, construction_site(model, path),
-                                type(module).__module__))
+        infos.append(ModuleInfo(path, type(module).__name__, own,
+                                construction_site(modules, path), type(module).__module__))
     return tuple(infos)
 
 
