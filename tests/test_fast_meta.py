@@ -3,7 +3,7 @@ over dtypes, layouts and argument forms; where a case is not handled the functio
 (None) and torch's kernel runs, but every op's plain case is handled."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import pytest
 import torch
@@ -20,6 +20,13 @@ LAYOUTS = {
     "one_by_one": lambda x: x[:, :, :1, :1],  # contiguous and channels-last alike
 }
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+class Keywords(NamedTuple):
+    """A case with keyword arguments (`memory_format` of clone is keyword-only)."""
+
+    args: tuple
+    kwargs: dict
 
 
 def _meta(*shape: int, dtype: torch.dtype) -> torch.Tensor:
@@ -58,6 +65,9 @@ def _cases(op, layout: Callable, dtype: torch.dtype) -> list[tuple]:
         return [(source, _maps(layout, dtype)), (source, source.contiguous()),
                 (source, _meta(1, 3, 1, 1, dtype=dtype)), (_meta(5, dtype=dtype), source),
                 (source, _meta(2, 1, 4, 5, dtype=dtype)), (source, _meta(dtype=dtype))]
+    if op is aten.clone.default:
+        return [(source,)] + [Keywords((source,), {"memory_format": layout}) for layout in (
+            torch.contiguous_format, torch.preserve_format, torch.channels_last)]
     if op is aten.pow.Tensor_Scalar:
         return [(source, 2), (source, 0.5)]
     if op is aten.mean.dim:
@@ -77,9 +87,10 @@ def _described(out) -> list:
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_fast_meta_matches_torch(op, layout: str, dtype: torch.dtype) -> None:
-    for number, arguments in enumerate(_cases(op, LAYOUTS[layout], dtype)):
-        fast = FAST_META[op](arguments, {})
+    for number, case in enumerate(_cases(op, LAYOUTS[layout], dtype)):
+        arguments, keywords = case if isinstance(case, Keywords) else (case, {})
+        fast = FAST_META[op](arguments, keywords)
         if number == 0 and layout == "contiguous":
             assert fast is not None, "the plain case is handled"
         if fast is not None:
-            assert _described(fast) == _described(op(*arguments)), (number, arguments)
+            assert _described(fast) == _described(op(*arguments, **keywords)), (number, case)

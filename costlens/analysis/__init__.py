@@ -120,11 +120,11 @@ class _Layers:
         module = forward_of if forward_of is not None else name
         calls = self.calls_of.get(module, [])
         member_costs = [self.costs[i] for i in indices]
-        flops, mac, mac_bytes = _sum_costs(member_costs)
+        flops, mac, mac_bytes, parallelism = _roll_up(member_costs)
         return LayerRecord(
             name=name, type=self.modules[module].type, depth=depth, calls=len(calls),
             params=params, flops=flops, mac=mac, mac_bytes=mac_bytes,
-            parallelism=_mean_parallelism(member_costs),
+            parallelism=parallelism,
             block=self.table.figures(blocks),
             source=self.graph.calls[calls[0]].source if calls else None, forward_of=forward_of)
 
@@ -137,34 +137,33 @@ class _Layers:
         return last + 1
 
 
-def _mean_parallelism(costs: Sequence[OpCost | None]) -> int:
-    """Work items per kernel launched: how well, on average, one launch can fill a device."""
-    kernels = [cost.parallelism for cost in costs if cost is not None and cost.kernel]
-    return round(sum(kernels) / len(kernels)) if kernels else 0
-
-
-def _sum_costs(costs: Iterable[OpCost | None]) -> tuple[int, int, int]:
-    flops = mac = mac_bytes = 0
+def _roll_up(costs: Iterable[OpCost | None]) -> tuple[int, int, int, int]:
+    """Summed FLOPs, MAC and MAC bytes, and the mean parallelism per kernel launched: how well,
+    on average, one launch can fill a device. One pass: every module's row reads its ops."""
+    flops = mac = mac_bytes = work = kernels = 0
     for cost in costs:
         if cost is not None:
             flops += cost.flops
             mac += cost.mac
             mac_bytes += cost.mac_bytes
-    return flops, mac, mac_bytes
+            if cost.kernel:
+                work += cost.parallelism
+                kernels += 1
+    return flops, mac, mac_bytes, round(work / kernels) if kernels else 0
 
 
 def _totals(graph: OpGraph, costs: Sequence[OpCost | None]) -> Totals:
-    flops, mac, mac_bytes = _sum_costs(costs)
+    flops, mac, mac_bytes, parallelism = _roll_up(costs)
     kernels = sum(1 for cost in costs if is_kernel(cost))
     by_category = []
     for category in Category:
         members = [cost for cost in costs if cost is not None and cost.category is category]
         if members:
-            f, m, b = _sum_costs(members)
+            f, m, b, _ = _roll_up(members)
             by_category.append(CategoryTotals(category.value, len(members), f, m, b))
     return Totals(
         flops=flops, mac=mac, mac_bytes=mac_bytes, params=graph.params, kernels=kernels,
-        parallelism=_mean_parallelism(costs), by_category=tuple(by_category),
+        parallelism=parallelism, by_category=tuple(by_category),
     )
 
 

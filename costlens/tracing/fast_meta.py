@@ -1,12 +1,12 @@
 """Outputs of a few hot ops on the meta device, made directly.
 
-torch's meta kernels for batch norm, layer norm, addmm, arithmetic, mean, cat, convolution and
-simple activations are Python code (decompositions, shape functions) that cost from 25 us to a
-millisecond per call, most of a small network's trace time. Their outputs are easy to state
-for the common layouts (a plainly contiguous input, matching dtypes), which are all handled
-here; the activation's output is laid out like its input, batch norm adds per-channel
-statistics. The tests check each function here against torch's own meta kernel over dtypes and
-layouts; anything outside the cases handled returns None and goes to torch.
+torch's meta kernels for batch norm, layer norm, addmm, arithmetic, mean, cat, clone,
+convolution and simple activations are Python code (decompositions, shape functions) that
+cost from 25 us to a millisecond per call, most of a small network's trace time. Their outputs
+are easy to state for the common layouts (a plainly contiguous input, matching dtypes), which
+are all handled here; the activation's output is laid out like its input, batch norm adds
+per-channel statistics. The tests check each function here against torch's own meta kernel
+over dtypes and layouts; anything outside the cases handled returns None and goes to torch.
 """
 from __future__ import annotations
 
@@ -125,6 +125,16 @@ def _unary(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
     return source.new_empty(source.shape)
 
 
+def _clone(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
+    """A contiguous copy (`.contiguous()` after a transpose), or a plainly contiguous tensor's
+    copy in its own layout."""
+    source, layout = args[0], kwargs.get("memory_format")
+    if layout is torch.contiguous_format or (layout in (None, torch.preserve_format)
+                                             and _plainly_contiguous(source)):
+        return source.new_empty(source.shape)
+    return None
+
+
 def _mean(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
     source, dims = args[0], args[1] if len(args) > 1 else None
     keep = bool(args[2]) if len(args) > 2 else bool(kwargs.get("keepdim", False))
@@ -165,6 +175,7 @@ FAST_META: dict[Any, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     _aten.pow.Tensor_Scalar: _unary,
     _aten.mean.dim: _mean,
     _aten.cat.default: _cat,
+    _aten.clone.default: _clone,
 }
 for _name in _ACTIVATIONS:
     FAST_META[getattr(_aten, _name).default] = _activation

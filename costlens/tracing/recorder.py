@@ -212,12 +212,17 @@ class Recorder(TorchDispatchMode):
                 inputs.append(self._input(argument, value))
                 if argument in writes:
                     written.append(value)
-            elif isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+            elif type(value) in _SEQUENCES and any(isinstance(v, Tensor) for v in value):
                 inputs.extend(self._input(f"{argument}[{i}]", v)
                               for i, v in enumerate(value) if isinstance(v, Tensor))
             else:
-                attrs.append((argument, _attr(value)))
-        outputs = [out] if isinstance(out, Tensor) else tensors_in(out)
+                attrs.append((argument, value if type(value) in _PLAIN else _attr(value)))
+        if isinstance(out, Tensor):
+            outputs = [out]
+        elif type(out) in _SEQUENCES and all(isinstance(t, Tensor) for t in out):
+            outputs = list(out)
+        else:
+            outputs = tensors_in(out)
         described = tuple(map(meta_of, outputs))
         sink = self.parts[-1] if self.parts else self.nodes
         node = OpNode(index=len(sink), op=name, inputs=tuple(inputs), outputs=described,
@@ -347,6 +352,10 @@ def _parameters(schema: Any) -> tuple[tuple[str, bool, Any], ...]:
              argument.default_value if argument.has_default_value() else None)
             for argument in schema.arguments)
     return found
+
+
+_SEQUENCES = (list, tuple)
+_PLAIN = frozenset({type(None), bool, int, float, str})  # attribute values kept as they are
 
 
 def _attr(value: Any) -> Any:
