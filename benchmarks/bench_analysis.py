@@ -29,6 +29,11 @@ conv, matmul/linear, norms, upsampling and adaptive pooling (in these CNNs: conv
 norm, adaptive pooling), FlopCounterMode only conv, matmul and attention. The
 "conv+mm" columns compare like with like, and costlens's must equal fvcore's exactly.
 
+Table 3, every example network (the factories that build one with their default arguments,
+the paper's Table 1-4 networks and GPT and Llama included), one thread, each model built once:
+``costlens.analyze`` beside ``FlopCounterMode`` on a real forward, each the fastest of at least
+5 runs, the tools taking turns. Target: costlens no slower on any network (ratio <= 1).
+
 The machine is shared and noisy: trust medians and ratios measured in the same run, not single
 numbers.
 """
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -49,19 +55,21 @@ from typing import Callable
 
 import fvcore.nn
 import torch
+from costlens.examples.inception import inception_net
+from costlens.examples.llama import CONFIGS, LlamaConfig, hand_count_flops
+from costlens.examples.mobilenet_v2 import mobilenet_v2
+from costlens.examples.resnet import resnet50, resnext50_32x4d
+from costlens.examples.shufflenet_v1 import shufflenet_v1
+from costlens.examples.shufflenet_v2 import shufflenet_v2_x1_0
 from tabulate import tabulate
 from torch.utils.flop_counter import FlopCounterMode
 
 import costlens
 from costlens.costs import Category
+from costlens.measure.timing import threads
+from costlens.tracing.load import load
 
 ROOT = Path(__file__).resolve().parents[1]
-from costlens.examples.inception import inception_net  # noqa: E402
-from costlens.examples.llama import CONFIGS, LlamaConfig, hand_count_flops  # noqa: E402
-from costlens.examples.mobilenet_v2 import mobilenet_v2  # noqa: E402
-from costlens.examples.resnet import resnet50, resnext50_32x4d  # noqa: E402
-from costlens.examples.shufflenet_v1 import shufflenet_v1  # noqa: E402
-from costlens.examples.shufflenet_v2 import shufflenet_v2_x1_0  # noqa: E402
 
 # what fvcore and the published figures count: convolutions (depthwise too) and products
 CONV_AND_MATMUL = (Category.CONV, Category.DEPTHWISE, Category.MATMUL)
@@ -337,6 +345,61 @@ def cnn_table(models: dict[str, ModelFactory], repeat: int) -> tuple[str, list[C
     return f"{title}\n{table}", checks
 
 
+SMALL_NETWORK_REPEAT = 5
+SMALL_NETWORK_TARGET_RATIO = 1.0
+
+
+def example_networks() -> list[str]:
+    """Every example factory that builds a network with its default arguments, as a TARGET
+    (the ShuffleNet V2 widths but the default one, which only scale it, left out)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_lint import networks
+    return [target for target in networks()
+            if not any(width in target for width in ("x0_5", "x1_0", "x1_5", "x2_0"))]
+
+
+def small_network_table(repeat: int) -> tuple[str, list[Check]]:
+    """costlens.analyze beside FlopCounterMode on a real forward, on one thread, every example
+    network built once; each the fastest of `repeat` runs, the two tools taking turns."""
+    rows, checks = [], []
+    with threads(1):
+        for target in example_networks():
+            loaded = load(target)
+            model, inputs = loaded.model.eval(), loaded.inputs
+            args, kwargs = tuple(inputs.args), dict(inputs.kwargs)
+
+            def flop_counter() -> None:
+                with torch.no_grad(), FlopCounterMode(display=False):
+                    model(*args, **kwargs)
+
+            def analysis() -> None:
+                costlens.analyze(model, inputs)
+            best = {"costlens": math.inf, "FlopCounterMode": math.inf}
+            tools = {"costlens": analysis, "FlopCounterMode": flop_counter}
+            for tool in tools.values():
+                tool()  # warm-up
+            for _ in range(max(repeat, SMALL_NETWORK_REPEAT)):
+                for name, tool in tools.items():
+                    gc.collect()
+                    start = time.perf_counter()
+                    tool()
+                    best[name] = min(best[name], (time.perf_counter() - start) * 1e3)
+            ratio = best["costlens"] / best["FlopCounterMode"]
+            ops = len(costlens.analyze(model, inputs).ops)
+            rows.append((target.removeprefix("examples/"), ops, f"{best['costlens']:.1f}",
+                         f"{best['FlopCounterMode']:.1f}", f"{ratio:.2f}"))
+            checks.append(Check(f"{target}: costlens/FlopCounterMode time", f"{ratio:.2f}",
+                                f"<= {SMALL_NETWORK_TARGET_RATIO:g}",
+                                ratio <= SMALL_NETWORK_TARGET_RATIO))
+    title = (f"3. Every example network, 1 thread, each model built once: costlens.analyze "
+             f"beside FlopCounterMode on a real forward, the fastest of "
+             f"{max(repeat, SMALL_NETWORK_REPEAT)} runs each, taking turns. Target: costlens no "
+             "slower on any (ratio <= 1).")
+    table = tabulate(rows, headers=("network", "ops", "costlens ms", "FCM ms", "costlens/FCM"),
+                     disable_numparse=True)
+    return f"{title}\n{table}", checks
+
+
 def cold_start_lines(repeat: int) -> str:
     """The first-call cost each tool pays once per process, which table 2 deliberately leaves
     out; it matters for one-shot use such as the command line."""
@@ -365,9 +428,11 @@ def main() -> int:
     print(llama_text, end="\n\n", flush=True)
     cnn_text, cnn_checks = cnn_table(models, repeat)
     print(cnn_text, end="\n\n", flush=True)
+    small_text, small_checks = small_network_table(repeat)
+    print(small_text, end="\n\n", flush=True)
     print(cold_start_lines(repeat), end="\n\n")
 
-    failed = [check for check in llama_checks + cnn_checks if not check.ok]
+    failed = [check for check in llama_checks + cnn_checks + small_checks if not check.ok]
     for check in failed:
         print(f"FAIL {check.name}: {check.value}, expected {check.target}")
     print(f"{'All targets hold' if not failed else f'{len(failed)} target(s) missed'} "

@@ -18,6 +18,9 @@ LAYOUTS = {
     "sliced": lambda x: x[:, :, ::2],
     "expanded": lambda x: x[:1].expand(2, -1, -1, -1),
     "one_by_one": lambda x: x[:, :, :1, :1],  # contiguous and channels-last alike
+    "last_sliced": lambda x: x[..., :2],  # rotary embeddings' halves
+    "row_sliced": lambda x: x[:, 1:],
+    "broadcast": lambda x: x[:, :1].expand(-1, 3, -1, -1),
 }
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
@@ -64,10 +67,19 @@ def _cases(op, layout: Callable, dtype: torch.dtype) -> list[tuple]:
     if op.name().split("::")[1].split(".")[0] in ("add", "sub", "mul", "div"):
         return [(source, _maps(layout, dtype)), (source, source.contiguous()),
                 (source, _meta(1, 3, 1, 1, dtype=dtype)), (_meta(5, dtype=dtype), source),
-                (source, _meta(2, 1, 4, 5, dtype=dtype)), (source, _meta(dtype=dtype))]
+                (source, _meta(2, 1, 4, 5, dtype=dtype)), (source, _meta(dtype=dtype)),
+                (source, 2.0), (source, 3)]
     if op is aten.clone.default:
         return [(source,)] + [Keywords((source,), {"memory_format": layout}) for layout in (
             torch.contiguous_format, torch.preserve_format, torch.channels_last)]
+    if op is aten.arange.default:
+        return [Keywords((7,), {"device": "meta"}),
+                Keywords((5,), {"dtype": dtype, "device": torch.device("meta")}),
+                Keywords((0,), {"device": "meta"})]
+    if op is aten.embedding.default:
+        indices = torch.empty(2, 3, dtype=torch.int64, device="meta")
+        return [(_meta(10, 4, dtype=dtype), indices), (_meta(10, 4, dtype=dtype), indices[0]),
+                (source[0, 0], indices.int())]
     if op is aten.pow.Tensor_Scalar:
         return [(source, 2), (source, 0.5)]
     if op is aten.mean.dim:

@@ -1,12 +1,13 @@
 """Outputs of a few hot ops on the meta device, made directly.
 
 torch's meta kernels for batch norm, layer norm, addmm, arithmetic, mean, cat, clone,
-convolution and simple activations are Python code (decompositions, shape functions) that
-cost from 25 us to a millisecond per call, most of a small network's trace time. Their outputs
-are easy to state for the common layouts (a plainly contiguous input, matching dtypes), which
-are all handled here; the activation's output is laid out like its input, batch norm adds
-per-channel statistics. The tests check each function here against torch's own meta kernel
-over dtypes and layouts; anything outside the cases handled returns None and goes to torch.
+convolution, embedding, arange and simple activations are Python code (decompositions, shape
+functions) that cost from 25 us to a millisecond per call, most of a small network's trace
+time. Their outputs are easy to state for the common layouts (row-major, matching dtypes),
+which are all handled here; the activation's output is laid out like its input, batch norm
+adds per-channel statistics. The tests check each function here against torch's own meta
+kernel over dtypes and layouts; anything outside the cases handled returns None and goes to
+torch.
 """
 from __future__ import annotations
 
@@ -101,13 +102,26 @@ def _layer_norm(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> tuple[Tensor,
             source.new_empty(kept, dtype=statistics))
 
 
+def _row_major(tensor: Tensor) -> bool:
+    """Plainly contiguous, or a row-major view that is not (a slice, a broadcast): its steps
+    shrink from the first dimension to the last, as an elementwise kernel's output's do."""
+    if _plainly_contiguous(tensor):
+        return True
+    steps = [step for size, step in zip(tensor.shape, tensor.stride()) if size > 1]
+    return all(step > 0 for step in steps) and all(a > b for a, b in zip(steps, steps[1:])) \
+        and tensor.shape[-1:] != (1,)
+
+
 def _binary(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
-    """Two floating tensors of one dtype, plainly contiguous, one of them of the result's
-    shape (the other the same or broadcast to it): a contiguous result."""
+    """Two floating tensors of one dtype in row-major layouts, one of them of the result's
+    shape (the other the same or broadcast to it), or a floating tensor and a Python number:
+    a contiguous result."""
     first, second = args[:2]
+    if type(second) in (int, float) and first.dtype.is_floating_point and _row_major(first):
+        return first.new_empty(first.shape)  # a Python number takes the tensor's dtype
     if (not isinstance(second, Tensor) or first.dtype != second.dtype
             or not first.dtype.is_floating_point
-            or not (_plainly_contiguous(first) and _plainly_contiguous(second))):
+            or not (_row_major(first) and _row_major(second))):
         return None
     try:
         shape = torch.broadcast_shapes(first.shape, second.shape)
@@ -120,7 +134,7 @@ def _binary(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
 
 def _unary(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
     source = args[0]
-    if not source.dtype.is_floating_point or not _plainly_contiguous(source):
+    if not source.dtype.is_floating_point or not _row_major(source):
         return None
     return source.new_empty(source.shape)
 
@@ -152,7 +166,7 @@ def _cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
     dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
     first = tensors[0] if tensors else None
     if (first is None or not first.dim() or any(t.dim() != first.dim() or t.dtype != first.dtype
-                                                or not t.numel() or not _plainly_contiguous(t)
+                                                or not t.numel() or not _row_major(t)
                                                 for t in tensors)):
         return None
     dim %= first.dim()
@@ -162,6 +176,25 @@ def _cat(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
     shape = list(first.shape)
     shape[dim] = sum(t.shape[dim] for t in tensors)
     return first.new_empty(shape)
+
+
+def _arange(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
+    """`arange(end)` on the meta device: `end` values, int64 for a whole `end` unless a dtype
+    is given (rotary embeddings' positions)."""
+    end, device = args[0], kwargs.get("device")
+    if len(args) != 1 or type(end) is not int or end < 0 or device is None \
+            or torch.device(device).type != "meta" or kwargs.get("layout") not in (None,
+                                                                                 torch.strided):
+        return None
+    return torch.empty(end, dtype=kwargs.get("dtype") or torch.int64, device=device)
+
+
+def _embedding(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
+    """A row of the table per index: (*indices, width), contiguous."""
+    weight, indices = args[:2]
+    if weight.dim() != 2 or indices.dtype not in (torch.int64, torch.int32):
+        return None
+    return weight.new_empty((*indices.shape, weight.shape[1]))
 
 
 FAST_META: dict[Any, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
@@ -176,6 +209,8 @@ FAST_META: dict[Any, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     _aten.mean.dim: _mean,
     _aten.cat.default: _cat,
     _aten.clone.default: _clone,
+    _aten.arange.default: _arange,
+    _aten.embedding.default: _embedding,
 }
 for _name in _ACTIVATIONS:
     FAST_META[getattr(_aten, _name).default] = _activation
