@@ -298,8 +298,11 @@ def cold_start(tool: str, repeat: int) -> tuple[float, float, int]:
     code = COLD_START_CHILD.format(setup=setup, call=call)
     samples = []
     for _ in range(repeat):
-        done = subprocess.run([sys.executable, "-c", code, tool], cwd=ROOT,
-                              check=True, capture_output=True, text=True)
+        with tempfile.TemporaryDirectory() as folder:  # not the checkout: `-c` puts the
+            # working directory first on the path, and the checkout's costlens/ holds no
+            # examples (they install as costlens.examples)
+            done = subprocess.run([sys.executable, "-c", code, tool], cwd=folder,
+                                  check=True, capture_output=True, text=True)
         samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
     first, second, imports = zip(*samples)
     return statistics.median(first), statistics.median(second), max(imports)

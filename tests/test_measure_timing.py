@@ -6,6 +6,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,12 +83,15 @@ FAULTS = textwrap.dedent("""
 
 @pytest.mark.timing
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
-def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does() -> None:
+def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does(
+        tmp_path: Path) -> None:
     """MobileNet v2 at batch 1 frees and reallocates megabytes of activations every forward:
     glibc's default allocator hands them back to the system and faults them in again (about
     3,000 pages a forward here); with freed memory kept, a forward faults none in."""
     def faults_per_forward(mode: str) -> int:
-        run = subprocess.run([sys.executable, "-c", FAULTS, mode],
+        # from an empty folder: `python -c` puts the working directory first on the path, and
+        # the checkout's costlens/ holds no examples (they install as costlens.examples)
+        run = subprocess.run([sys.executable, "-c", FAULTS, mode], cwd=tmp_path,
                              capture_output=True, text=True, check=True)
         return int(run.stdout)
     assert faults_per_forward("default") > 500
