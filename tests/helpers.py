@@ -1,4 +1,4 @@
-"""Helpers the tests import: the bundled examples (on sys.path, as the loader puts them), one-op
+"""Helpers the tests import: the bundled examples (as installed, costlens.examples), one-op
 models for formula tests, a made-up platform profile and physical ceilings."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from costlens.latency.profile import ClassRate, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
 
 def example(name: str) -> Any:
     """An example module by file stem, as installed."""
