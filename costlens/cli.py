@@ -249,9 +249,8 @@ def _check_report_options(options: argparse.Namespace) -> None:
                                 "the rows of the table, markdown and CSV; the JSON report "
                                 "always holds every layer and op")
     if options.wide and options.format != "table":
-        raise CostlensError(f"--wide applies to the table; {options.format} always shows "
-                            "every column" if options.format != "json" else
-                            "--wide applies to the table; JSON always holds every figure")
+        raise CostlensError(f"--wide applies to the table; {options.format} always holds "
+                            "every figure")
 
 
 def _lint(options: argparse.Namespace) -> int:

@@ -207,7 +207,7 @@ class Recorder(TorchDispatchMode):
         attrs: list[tuple[str, Any]] = []
         written: list[Tensor] = []
         writes = _written_arguments(name, schema)
-        for argument, value in _bind(schema, args, kwargs):
+        for argument, value in _bind(name, schema, args, kwargs):
             if isinstance(value, Tensor):
                 inputs.append(self._input(argument, value))
                 if argument in writes:
@@ -327,9 +327,11 @@ def _base_of(tensor: Tensor) -> Tensor:
     return tensor._base if tensor._base is not None else tensor
 
 
-def _bind(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Each schema argument with its value, defaults filled in, positional and keyword alike."""
-    for position, (name, has_default, default) in enumerate(_parameters(schema)):
+def _bind(op: str, schema: Any, args: tuple[Any, ...],
+          kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Each argument of `op` (its schema given) with its value, defaults filled in, positional
+    and keyword alike."""
+    for position, (name, has_default, default) in enumerate(_parameters(op, schema)):
         if position < len(args):
             yield name, args[position]
         elif name in kwargs:
@@ -341,13 +343,12 @@ def _bind(schema: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterato
 _PARAMETERS: dict[str, tuple[tuple[str, bool, Any], ...]] = {}
 
 
-def _parameters(schema: Any) -> tuple[tuple[str, bool, Any], ...]:
-    """(name, has a default, the default) of each argument, read once per op: reading them
-    off the schema object costs more than the rest of recording an op."""
-    key = f"{schema.name}.{schema.overload_name}"
-    found = _PARAMETERS.get(key)
+def _parameters(op: str, schema: Any) -> tuple[tuple[str, bool, Any], ...]:
+    """(name, has a default, the default) of each argument of `op`, read once per op: reading
+    them off the schema object costs more than the rest of recording an op."""
+    found = _PARAMETERS.get(op)
     if found is None:
-        found = _PARAMETERS[key] = tuple(
+        found = _PARAMETERS[op] = tuple(
             (argument.name, argument.has_default_value(),
              argument.default_value if argument.has_default_value() else None)
             for argument in schema.arguments)
