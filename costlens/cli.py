@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import traceback
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from tabulate import tabulate
 
@@ -35,6 +35,10 @@ from .measure.device import CPU, DEVICES, Device, device_for
 from .report import FORMATS, SORT_KEYS, RowSelection, render
 from .report.diagnostics import LintRun, render_github, render_json, render_text, summary
 from .report.sarif import render_sarif
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+    from .tracing.load import LoadedModel
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -80,7 +84,9 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
                              "default: execution order")
     report.add_argument("--top", type=_positive, help="show only the first K rows")
     report.add_argument("--format", choices=FORMATS, default="table",
-                        help="table (default), json (always every layer and op), csv, markdown")
+                        help="table (default), json (always every layer and op), csv, "
+                             "markdown, html (one self-contained page: charts, the layer "
+                             "tree, lint findings)")
     report.add_argument("--wide", action="store_true",
                         help="table: every column, however wide (default: at most 120 "
                              "characters, the columns that do not fit named under it)")
@@ -224,13 +230,34 @@ def _report(options: argparse.Namespace) -> int:
                        dtype=model_dtype(options.dtype))
     latency = estimate(analysis, profile, fuse=options.fuse) if profile else None
     depth = 2 if options.depth is None else options.depth
+    findings = _page_findings(analysis, loaded, profile) if options.format == "html" else []
     text = render(analysis, options.format, RowSelection(depth, options.sort, options.top),
-                  latency, wide=options.wide)
+                  latency, wide=options.wide, profile=profile, diagnostics=findings)
     _write(text, options.output)
     if options.strict and analysis.unsupported_ops:
         ops = ", ".join(f"{op.op} ({op.calls}x)" for op in analysis.unsupported_ops)
         raise CostlensError(f"--strict: ops with no cost formula: {ops}")
     return EXIT_OK
+
+
+def _page_findings(analysis: Analysis, loaded: LoadedModel,
+                   profile: Profile | None) -> list[Diagnostic]:
+    """What `costlens lint` finds in the target, for the HTML page: the configuration's rules,
+    options and budgets (a configured target of the same TARGET adds its own), graded on the
+    report's platform when one is given. Every finding is shown; a baseline hides none."""
+    from .linting.linter import TargetId, lint_analysis
+
+    rules = all_rules()
+    configured = load_config(rules)
+    settings = lint_settings(configured, rules)
+    if profile is not None:
+        settings = dataclasses.replace(settings, profile=profile)
+    budgets = dict(settings.budgets)
+    for target in configured.targets:
+        if target.spec == loaded.target.text:
+            budgets.update(target.budgets)
+    return lint_analysis(analysis, TargetId(loaded.target.text), settings, loaded.location,
+                         budgets)
 
 
 def _check_report_options(options: argparse.Namespace) -> None:
@@ -241,13 +268,13 @@ def _check_report_options(options: argparse.Namespace) -> None:
         if options.sort == "latency":
             raise CostlensError("--sort latency orders by the latency estimate: give "
                                 "--platform too")
-    if options.format == "json":
+    if options.format in ("json", "html"):
         given = [flag for flag, value in (("--depth", options.depth), ("--sort", options.sort),
                                           ("--top", options.top)) if value is not None]
         if given:
             raise CostlensError(f"{', '.join(given)} select{'s' if len(given) == 1 else ''} "
-                                "the rows of the table, markdown and CSV; the JSON report "
-                                "always holds every layer and op")
+                                f"the rows of the table, markdown and CSV; the {options.format} "
+                                "report always holds every layer")
     if options.wide and options.format != "table":
         raise CostlensError(f"--wide applies to the table; {options.format} always holds "
                             "every figure")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +22,25 @@ EXAMPLES = ROOT / "examples"
 def example(name: str) -> Any:
     """An example module by file stem, as installed."""
     return importlib.import_module(f"costlens.examples.{name}")
+
+
+def example_factories() -> list[tuple[str, str]]:
+    """(module stem, factory) of every example function that builds a network with its
+    default arguments."""
+    found = []
+    for path in sorted(EXAMPLES.glob("*.py")):
+        module = example(path.stem)
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            home = function.__module__
+            if name.startswith("_") or not (home == module.__name__
+                                            or home.startswith("costlens.")):  # re-exported
+                continue
+            signature = inspect.signature(function)
+            returns = str(signature.return_annotation)
+            if "Module" in returns and all(p.default is not p.empty
+                                           for p in signature.parameters.values()):
+                found.append((path.stem, name))
+    return found
 
 
 class Lambda(nn.Module):

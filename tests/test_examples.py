@@ -2,7 +2,6 @@
 fvcore's per-module counts, torchvision's published figures, and a hand count for Llama."""
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from typing import Callable
@@ -10,7 +9,7 @@ from typing import Callable
 import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
-from helpers import EXAMPLES, example
+from helpers import EXAMPLES, example, example_factories
 from torch import nn
 
 import costlens
@@ -86,23 +85,6 @@ def test_mobilenet_v2_and_resnet50_match_published_counts() -> None:
     assert resnet.totals.params == 25_557_032
 
 
-def _all_factories() -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(EXAMPLES.glob("*.py")):
-        module = example(path.stem)
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            home = function.__module__
-            if name.startswith("_") or not (home == module.__name__
-                                            or home.startswith("costlens.")):  # re-exported
-                continue
-            signature = inspect.signature(function)
-            returns = str(signature.return_annotation)
-            if "Module" in returns and all(p.default is not p.empty
-                                           for p in signature.parameters.values()):
-                found.append((path.stem, name))
-    return found
-
-
 #: fvcore's by_operator() names for convolutions and every matrix product.
 FVCORE_DENSE = ("conv", "linear", "addmm", "mm", "matmul", "bmm", "einsum")
 
@@ -134,7 +116,7 @@ def _networks() -> list[tuple[str, Callable[[], tuple[nn.Module, object]]]]:
     """Every example network (their factories with default arguments, Llama tiny) and an
     attention written with explicit products."""
     found: list[tuple[str, Callable[[], tuple[nn.Module, object]]]] = []
-    for module, factory in _all_factories():
+    for module, factory in example_factories():
         kwargs = {"size": "tiny"} if factory == "llama" else {}
         function = getattr(example(module), factory)
         found.append((f"{module}:{factory}", lambda f=function, k=kwargs: f(**k)[:2]))
@@ -161,7 +143,7 @@ def test_conv_linear_and_matmul_flops_equal_fvcore(name: str, build) -> None:
         assert analysis.layer(path).flops == by_module[path], path
 
 
-@pytest.mark.parametrize("module, factory", _all_factories())
+@pytest.mark.parametrize("module, factory", example_factories())
 def test_every_example_is_fully_costed(module, factory) -> None:
     kwargs = {"size": "tiny"} if factory == "llama" else {}
     model, inputs = getattr(example(module), factory)(**kwargs)
@@ -172,7 +154,7 @@ def test_every_example_is_fully_costed(module, factory) -> None:
 
 
 def test_every_example_file_has_a_factory() -> None:
-    stems = {stem for stem, _ in _all_factories()}
+    stems = {stem for stem, _ in example_factories()}
     assert stems == {path.stem for path in EXAMPLES.glob("*.py")} - {"blocks", "__init__"}
 
 

@@ -78,7 +78,7 @@ def render_table(analysis: Analysis, selection: RowSelection, markdown: bool = F
     if left_out:
         legend.append(f"Left out to fit {MAX_WIDTH} characters: {', '.join(left_out)} "
                       "(--wide shows them)")
-    lines = [_title(analysis), *_wrapped(". ".join(legend) + ".")]
+    lines = [title_line(analysis), *_wrapped(". ".join(legend) + ".")]
     if latency is not None:
         lines.extend(_wrapped(latency_line(latency)))
     lines += ["", table, "", *footer_lines(analysis)]
@@ -111,7 +111,7 @@ def latency_line(latency: LatencyEstimate) -> str:
             f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}.")
 
 
-def _title(analysis: Analysis) -> str:
+def title_line(analysis: Analysis) -> str:
     inputs = ", ".join(f"{i.name} {'x'.join(map(str, i.tensor.shape))} {i.tensor.dtype}"
                        for i in analysis.inputs) or "no tensor inputs"
     mode = "train" if analysis.graph.training else "eval"
