@@ -55,13 +55,19 @@ class Browser:
         return opened
 
 
-def browser_session() -> Iterator[Browser]:
-    """A fixture body: one browser for a test module."""
+def require_chromium() -> str:
+    """Its path; else the test skips (fails under COSTLENS_REQUIRE_BROWSER)."""
     executable = chromium_path()
     if executable is None:
         if os.environ.get("COSTLENS_REQUIRE_BROWSER"):
             pytest.fail("no chromium on PATH (apt-get install -y chromium)")
         pytest.skip("no chromium on PATH: apt-get install -y chromium to test the HTML pages")
+    return executable
+
+
+def browser_session() -> Iterator[Browser]:
+    """A fixture body: one browser for a test module (Playwright allows one per thread)."""
+    executable = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

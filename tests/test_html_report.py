@@ -137,6 +137,7 @@ def test_the_tree_opens_sorts_and_shows_a_finding_layer(browser: Browser, pages:
     flops = {layer.name: layer.flops for layer in _analysis(target).layers}
     assert [flops[n] for n in names] == sorted((flops[n] for n in names), reverse=True)
     assert names[0] == "layer3"
+    assert page.locator('#breakdown a[href="#layer-layer3.5"]').count() == 1  # blocks, opened
     link = page.locator('#findings a[href="#layer-layer2.1"]')
     link.click()
     assert page.locator('#layers tr[data-name="layer2.1"]').is_visible()
@@ -148,3 +149,18 @@ def test_html_keeps_every_layer_so_row_options_are_refused(
     assert main(["report", _target("resnet", "resnet50"), "--format", "html",
                  "--depth", "1"]) == 2
     assert "html report always holds every layer" in capsys.readouterr().err
+
+
+def test_the_readme_figures_of_shufflenet(browser: Browser, pages: Path) -> None:
+    """The README: its convolutions 92% of the FLOPs, 35% of the estimated time; its max pool
+    0.4% of the FLOPs, 17% of the time."""
+    page = browser.open(_page(pages, _target("shufflenet_v2", "shufflenet_v2"), "--platform",
+                              PLATFORM)).page
+    shares = {row[0]: row[1:] for row in page.locator("#kind-shares tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells, c => c.innerText.trim()))")}
+    assert [round(float(v.rstrip("%"))) for v in shares["conv"]] == [35, 92]
+    maxpool = page.locator('#breakdown tr:has(a[href="#layer-maxpool"]) td').evaluate_all(
+        "cells => cells.map(c => c.innerText.trim())")
+    assert (round(float(maxpool[2].rstrip("%"))), maxpool[4]) == (17, "0.4%")
+    page.close()
+

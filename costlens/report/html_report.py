@@ -36,8 +36,7 @@ def render_html(analysis: Analysis, latency: LatencyEstimate | None = None,
         f'<p class="sub">{escape(latency_line(latency))}</p>' if latency else "",
         _totals(analysis, latency),
         _finding_counts(diagnostics),
-        _where_the_cost_goes(analysis, latency, [name for name, _ in tree if _depth_of(
-            analysis, name) == 1]),
+        _where_the_cost_goes(analysis, latency, _blocks(analysis, tree)),
         _roofline(analysis, latency, profile),
         _layer_table(analysis, latency, diagnostics, tree),
         _findings(diagnostics, tree),
@@ -47,8 +46,23 @@ def render_html(analysis: Analysis, latency: LatencyEstimate | None = None,
     return document(f"costlens: {analysis.model_type}", "\n".join(s for s in sections if s))
 
 
-def _depth_of(analysis: Analysis, name: str) -> int:
-    return analysis.layer(name).depth
+CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+
+
+def _blocks(analysis: Analysis, tree: list[tuple[str, str]]) -> list[str]:
+    """The layers the cost split is drawn for: the model's children, each container among
+    them (a Sequential stage, a ModuleList of transformer blocks) replaced by what it holds,
+    so that a network of stages shows its blocks rather than a handful of stages."""
+    children: dict[str, list[str]] = {}
+    for name, parent in tree:
+        children.setdefault(parent, []).append(name)
+
+    def opened(name: str) -> list[str]:
+        if analysis.layer(name).type in CONTAINERS and children.get(name):
+            return [inner for child in children[name] for inner in opened(child)]
+        return [name]
+
+    return [inner for child in children.get("", []) for inner in opened(child)]
 
 
 def _totals(analysis: Analysis, latency: LatencyEstimate | None) -> str:
@@ -95,7 +109,8 @@ def _where_the_cost_goes(analysis: Analysis, latency: LatencyEstimate | None,
         '<section id="breakdown"><h2>Where the cost goes</h2>'
         f'<p class="sub">By op kind: {escape(what)}, beside the FLOPs. The paper\'s first '
         "lesson: FLOPs leave out the element-wise ops, data movement and fixed costs that take "
-        "much of the time. Bars of the layers are drawn to the largest layer.</p>"
+        "much of the time. One row per block (containers opened); their bars are drawn to the "
+        "largest block.</p>"
         + legend([(kind, COLORS[kind]) for kind in KINDS])
         + '<table class="split"><thead><tr><th class="text">layer</th>'
         f'<th class="text">{"time" if latency else "MAC bytes"}</th><th>share</th>'
