@@ -3,7 +3,9 @@
 `analyze(model, inputs)` traces one forward pass on the meta device and returns a frozen
 Analysis: FLOPs (multiply-adds), memory access cost, arithmetic intensity and parallelism per
 op, per layer and in total. `lint(model, inputs)` checks it against the ShuffleNet V2
-guidelines and cost budgets.
+guidelines and cost budgets. `register_formula(op, function)` costs an op of your own (a
+`torch.library` custom op) from its shapes; libraries ship theirs through the
+`costlens.formulas` entry-point group.
 
 The names below are imported on first use, so that `import costlens.cli` (and `costlens
 --help`, `costlens rules`) does not import torch.
@@ -20,15 +22,19 @@ _PUBLIC = {
     "analyze": "costlens.api", "lint": "costlens.api", "trace_model": "costlens.api",
     "CostlensError": "costlens.errors", "OpGraph": "costlens.graph",
     "Inputs": "costlens.tracing.inputs", "Diagnostic": "costlens.linting.finding",
-    "Severity": "costlens.linting.finding",
+    "Severity": "costlens.linting.finding", "Cost": "costlens.costs.user",
+    "OpShapes": "costlens.costs.user", "register_formula": "costlens.costs.user",
+    "unregister_formula": "costlens.costs.user", "using_formulas": "costlens.costs.user",
 }
 
-__all__ = ["Analysis", "CostlensError", "Diagnostic", "Inputs", "OpGraph", "Severity", "analyze",
-           "analyze_graph", "lint", "trace_model", "__version__"]
+__all__ = ["Analysis", "Cost", "CostlensError", "Diagnostic", "Inputs", "OpGraph", "OpShapes",
+           "Severity", "analyze", "analyze_graph", "lint", "register_formula", "trace_model",
+           "unregister_formula", "using_formulas", "__version__"]
 
 if TYPE_CHECKING:
     from .analysis import Analysis, analyze_graph
     from .api import analyze, lint, trace_model
+    from .costs.user import Cost, OpShapes, register_formula, unregister_formula, using_formulas
     from .errors import CostlensError
     from .graph import OpGraph
     from .linting.finding import Diagnostic, Severity

@@ -7,7 +7,8 @@ from typing import Any, Mapping
 import torch
 
 from .analysis import Analysis, analyze_graph
-from .costs import is_known
+from .costs import is_known, load_formulas, using_formulas
+from .costs.user import UserFormula
 from .graph import OpGraph, SourceLocation
 from .linting.finding import Diagnostic
 from .linting.linter import LintSettings, TargetId, lint_analysis, lint_settings
@@ -24,12 +25,14 @@ def trace_model(model: Any, inputs: Any = None, *, train: bool = False, real: bo
                 dtype: torch.dtype | str | None = None) -> OpGraph:
     """The op graph of one forward pass; `inputs` and the options as for `analyze`."""
     args, kwargs = split_inputs(inputs)
+    load_formulas()  # a broken entry point is its own error, not a failure of the forward
     return trace(model, args, kwargs, is_known=is_known, train=train, real=real,
                  dtype=parse_dtype(dtype) if isinstance(dtype, str) else dtype)
 
 
 def analyze(model: Any, inputs: Any = None, *, train: bool = False, real: bool = False,
-            dtype: torch.dtype | str | None = None) -> Analysis:
+            dtype: torch.dtype | str | None = None,
+            formulas: Mapping[Any, UserFormula] | None = None) -> Analysis:
     """Trace `model` on `inputs` and cost every op.
 
     `inputs` is a tensor (the one positional input), a tuple or list of positional inputs, a
@@ -38,13 +41,17 @@ def analyze(model: Any, inputs: Any = None, *, train: bool = False, real: bool =
     The model is analyzed in eval mode unless `train=True`, on the meta device unless
     `real=True` (real copies of its weights and inputs), and is left as it was. `dtype`
     ("bfloat16" or torch.bfloat16) analyzes it as `model.to(dtype)`: its floating parameters
-    and buffers in that dtype; the inputs are taken as given.
+    and buffers in that dtype; the inputs are taken as given. `formulas` ({op name: function},
+    as for `costlens.register_formula`) costs ops with them for this call only; an op that
+    already has a formula is an error (`costlens.using_formulas(..., replace=True)` replaces).
     """
-    return analyze_graph(trace_model(model, inputs, train=train, real=real, dtype=dtype))
+    with using_formulas(formulas):
+        return analyze_graph(trace_model(model, inputs, train=train, real=real, dtype=dtype))
 
 
 def lint(model: Any, inputs: Any = None, *, train: bool = False,
          options: Mapping[str, Mapping[str, Any]] | None = None,
+         formulas: Mapping[Any, UserFormula] | None = None,
          **settings: Any) -> list[Diagnostic]:
     """Run the lint rules on `model`. `options` are the rules' options by code
     (`{"G1": {"max_mac_ratio": 1.4}}`); every other lint setting is taken by its name in
@@ -53,12 +60,12 @@ def lint(model: Any, inputs: Any = None, *, train: bool = False,
     (`{"flops": "600M"}`), `platform` (a profile, its file or built-in name: findings carry and
     are graded by estimated time), `view` ("fused", the default, or "eager"),
     `per_module_ignores` (`{"features.*": ["G4"]}`). None means the default. Findings about the
-    model as a whole point at its class."""
+    model as a whole point at its class. `formulas` as for `analyze`."""
     rules = all_rules()
     arguments = {key.replace("_", "-"): value for key, value in settings.items()}
     resolved = from_arguments({**arguments, "rules": options}, rules,
                               names={"rules": "options"})
-    analysis = analyze(model, inputs, train=train)
+    analysis = analyze(model, inputs, train=train, formulas=formulas)
     return lint_analysis(analysis, TargetId(type(model).__name__), lint_settings(resolved, rules),
                          _location_of(model))
 

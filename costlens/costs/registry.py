@@ -6,11 +6,17 @@ to the most general: the overload (`aten.add.Tensor`), the op (`aten.add`), the 
 for an in-place one (`aten.relu_` -> `aten.relu`), then torch's own op tags (`pointwise`,
 `reduction`). An op that matches nothing has no cost: it is reported as unsupported, never
 counted as zero.
+
+Formulas users add (user.py: `costlens.register_formula`, the `costlens.formulas` entry points,
+`analyze(..., formulas=...)`) sit in two layers above the built-in ones, searched first with the
+same keys: those given for the current call (a context variable), then those registered for the
+process. The built-in table itself is never changed.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from ..graph import OpNode, TensorMeta
 from .category import Category
@@ -43,6 +49,15 @@ Formula = Callable[[OpNode], OpCost]
 _FORMULAS: dict[str, Formula] = {}
 _BY_TAG: dict[str, Formula] = {}
 
+# The user's layers: formulas registered for the process, and those of the current call
+# (`analyze(..., formulas=...)`), which shadow them. Only user.py changes them.
+USER_FORMULAS: dict[str, Formula] = {}
+SCOPED_FORMULAS: ContextVar[Mapping[str, Formula]] = ContextVar("costlens_scoped_formulas",
+                                                                default={})
+# Run once before the first lookup (the entry-point formulas); one that raises stays to raise
+# again at the next lookup, so that a broken plugin is never silently left out.
+_LOADERS: list[Callable[[], None]] = []
+
 VIEW_COST = OpCost(0, 0, 0, 0, Category.VIEW)
 
 
@@ -65,16 +80,46 @@ def tag_formula(tag: str) -> Callable[[Formula], Formula]:
     return register
 
 
+def add_loader(loader: Callable[[], None]) -> None:
+    """Run `loader` before the next lookup (once, unless it raises)."""
+    _LOADERS.append(loader)
+
+
+def run_loaders() -> None:
+    """Run the pending loaders now; a loader that registers formulas may look some up."""
+    while _LOADERS:
+        loader = _LOADERS.pop(0)
+        try:
+            loader()
+        except BaseException:
+            _LOADERS.insert(0, loader)
+            raise
+
+
 def lookup(op: str, tags: Iterable[str] = (), view: bool = False) -> Formula | None:
     if view or "inplace_view" in tags:
         return _view_formula
-    packet = op.rsplit(".", 1)[0]
-    for key in (op, packet, packet[:-1] if packet.endswith("_") else None):
-        if key is not None and key in _FORMULAS:
-            return _FORMULAS[key]
+    if _LOADERS:
+        run_loaders()
+    found = _search(op, (SCOPED_FORMULAS.get(), USER_FORMULAS, _FORMULAS))
+    if found is not None:
+        return found
     for tag in tags:
         if tag in _BY_TAG:
             return _BY_TAG[tag]
+    return None
+
+
+def _search(op: str, layers: Iterable[Mapping[str, Formula]]) -> Formula | None:
+    """The first formula of the layers under the op's overload, the op, or the out-of-place op
+    of an in-place one."""
+    packet = op.rsplit(".", 1)[0]
+    keys = (op, packet, packet[:-1] if packet.endswith("_") else None)
+    for formulas in layers:
+        if formulas:
+            for key in keys:
+                if key is not None and key in formulas:
+                    return formulas[key]
     return None
 
 
@@ -82,10 +127,29 @@ def is_known(op: str, tags: tuple[str, ...]) -> bool:
     return lookup(op, tags) is not None
 
 
+def registered(key: str) -> list[tuple[str, Formula]]:
+    """The formulas of every layer that already cost what `key` (`namespace.op` or
+    `namespace.op.overload`) names: one under the key; for an overload, its op's; for an
+    in-place op, the out-of-place op's (as lookup finds them); for an op, any of its
+    overloads'. Each with its key, the call's layer first, built-ins last."""
+    op = key if key.count(".") == 1 else key.rsplit(".", 1)[0]
+    covering = {key, op, op[:-1] if op.endswith("_") else op}
+    found = []
+    for formulas in (SCOPED_FORMULAS.get(), USER_FORMULAS, _FORMULAS):
+        found.extend((name, function) for name, function in formulas.items()
+                     if name in covering or (op == key and name.startswith(key + ".")))
+    return found
+
+
 def cost_of(node: OpNode) -> OpCost | None:
-    """The node's cost, or None when no formula covers its op."""
+    """The node's cost, or None when no formula covers its op. An op recorded with its
+    decomposition (no formula covered it when it was traced) is costed through it, unless the
+    user has given it a formula since."""
     if node.parts:
-        return _decomposed_cost(node)
+        if _LOADERS:
+            run_loaders()
+        if _search(node.op, (SCOPED_FORMULAS.get(), USER_FORMULAS)) is None:
+            return _decomposed_cost(node)
     function = lookup(node.op, node.tags, node.view)
     return None if function is None else function(node)
 
