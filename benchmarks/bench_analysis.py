@@ -4,11 +4,13 @@ Run ``python benchmarks/bench_analysis.py`` (``--repeat N``, default 5; ``--quic
 run: one repeat, fewer models; fvcore comes with the test extra, ``pip install ".[test]"``). It
 prints two tables and exits 0 when every target holds, 1 otherwise.
 
-Table 1, Llama-2-70B at sequence 4096, batch 1, through the command line: the whole
-``python -m costlens report ... --format json`` command is run ``--repeat`` times as a child
-process. "wall" is the median wall time of the command (interpreter start, imports and tracing
-included); "peak RSS" is the largest peak resident set of any one run, read from ``os.wait4`` so it
-is that child's own figure. Targets: < 30 s and < 2 GiB. The FLOP rows check the JSON report
+Table 1, Llama-2-70B at sequence 4096, batch 1, through the command line: the whole ``python -m
+costlens report ... --format json`` command is run ``--repeat`` times as a child process. "wall" is
+the median wall time of the command (interpreter start, imports and tracing included); "peak RSS"
+is the largest peak resident set of any one run, read from ``os.wait4`` so it is that child's own
+figure. Targets: < 30 s and < 2 GiB; for a training step of the same model (``--train-step``:
+forward, loss and backward, without the KV cache), < 60 s and < 3 GiB, its backward matrix products
+twice the forward's (each weight's gradient and its input's). The FLOP rows check the JSON report
 against counts derived here from the config alone: the ``matmul`` ops must equal every linear
 weight times tokens exactly, and the ``attention`` ops must equal the QK^T and AV products plus the
 per-score scale, softmax and causal-mask ops that costlens/costs/attention.py documents. The
@@ -30,7 +32,8 @@ norm, adaptive pooling), FlopCounterMode only conv, matmul and attention. The
 "conv+mm" columns compare like with like, and costlens's must equal fvcore's exactly.
 
 Table 3, every example network (the factories that build one with their default arguments,
-the paper's Table 1-4 networks and GPT and Llama included), one thread, each model built once:
+the paper's Table 1-4 networks, GPT, Llama and the Mixtral MoE included; bench_lint.ARGUMENTS
+gives those whose defaults do not suit), one thread, each model built once:
 ``costlens.analyze`` beside ``FlopCounterMode`` on a real forward, each the fastest of at least
 5 runs, the tools taking turns. Target: costlens no slower on any network (ratio <= 1).
 
@@ -78,6 +81,10 @@ LLAMA_SIZE, LLAMA_SEQ, LLAMA_BATCH = "70b", 4096, 1
 LLAMA_TARGET = f"examples/llama.py:llama(size='{LLAMA_SIZE}', seq={LLAMA_SEQ})"
 WALL_TARGET_S = 30.0
 RSS_TARGET_GIB = 2.0
+# a training step (forward, loss, backward) of the plain forward, as training runs it: no cache
+STEP_TARGET = f"examples/llama.py:llama(size='{LLAMA_SIZE}', seq={LLAMA_SEQ}, cache=False)"
+STEP_WALL_TARGET_S = 60.0
+STEP_RSS_TARGET_GIB = 3.0
 SPEED_TARGET_MODEL = "ResNet-50"
 SPEED_TARGET_RATIO = 1.0
 
@@ -150,13 +157,13 @@ class CliRun:
     peak_rss_kib: int
 
 
-def run_cli_once(output: Path) -> CliRun:
+def run_cli_once(output: Path, target: str = LLAMA_TARGET, *options: str) -> CliRun:
     """Run the 70B report once as a child and measure it alone.
 
     `os.wait4` returns that child's own rusage, whereas RUSAGE_CHILDREN would be the maximum
     over every child reaped so far; ru_maxrss is in KiB on Linux.
     """
-    command = [sys.executable, "-m", "costlens", "report", LLAMA_TARGET,
+    command = [sys.executable, "-m", "costlens", "report", target, *options,
                "--format", "json", "-o", str(output)]
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -200,6 +207,8 @@ def llama_table(repeat: int) -> tuple[str, list[Check]]:
         output = Path(folder) / "llama70b.json"
         runs = [run_cli_once(output) for _ in range(repeat)]
         report = json.loads(output.read_text(encoding="utf-8"))
+        step_runs = [run_cli_once(output, STEP_TARGET, "--train-step") for _ in range(repeat)]
+        step = json.loads(output.read_text(encoding="utf-8"))
 
     config = CONFIGS[LLAMA_SIZE]
     tokens = LLAMA_BATCH * LLAMA_SEQ
@@ -229,6 +238,18 @@ def llama_table(repeat: int) -> tuple[str, list[Check]]:
               hand == linear + products),
         Check("costlens matmul + attention products", f"{costlens_products:,}",
               "= hand count", costlens_products == hand),
+    ]
+    step_wall = statistics.median(run.wall_s for run in step_runs)
+    step_gib = max(run.peak_rss_kib for run in step_runs) / 2**20
+    backward_matmul = sum(op["flops"] for op in step["ops"]
+                          if op["phase"] == "backward" and op["category"] == "matmul")
+    checks += [
+        Check(f"training step: wall, median of {repeat}", f"{step_wall:.2f} s",
+              f"< {STEP_WALL_TARGET_S:g} s", step_wall < STEP_WALL_TARGET_S),
+        Check(f"training step: peak RSS, max of {repeat}", f"{step_gib:.3f} GiB",
+              f"< {STEP_RSS_TARGET_GIB:g} GiB", step_gib < STEP_RSS_TARGET_GIB),
+        Check("training step: backward matmul ops", f"{backward_matmul:,}",
+              f"= 2 x linear weights x tokens {2 * linear:,}", backward_matmul == 2 * linear),
     ]
     rows = [(c.name, c.value, c.target, "ok" if c.ok else "FAIL") for c in checks]
     rows.append(("costlens total", f"{total:,}", f"{(total - hand) / hand:+.3%} vs hand count",

@@ -14,12 +14,13 @@ import dataclasses
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from tabulate import tabulate
 
 from . import __version__
 from .errors import CostlensError, first_line
+from .graph import OPTIMIZERS
 from .latency import Profile, builtin_profiles, estimate, load_profile
 from .linting.baseline import new_findings, read_baseline, write_baseline
 from .linting.config import load_config
@@ -48,7 +49,11 @@ LINT_FORMATS = ("text", "json", "sarif", "github")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line and exits 2."""
+    """argparse that reports a usage error in one line and exits 2, and takes options only as
+    spelled in full (`--train` is not `--train-step`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -166,11 +171,13 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
 def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench", help="run a model for real: measured vs estimated time vs FLOPs, per layer",
-        description="Run TARGET for real (eval, no_grad), time every op, and print per layer, "
-                    "per op group and per kernel class the measured time beside the estimate "
-                    "and the FLOPs share, with each predictor's rank correlation.")
+        description="Run TARGET for real (eval, no_grad; with --train-step a training step), "
+                    "time every op, and print per layer, per op group and per kernel class "
+                    "the measured time beside the estimate and the FLOPs share, with each "
+                    "predictor's rank correlation.")
     bench.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
-    _add_input_options(bench, debug=False, train=False)  # it measures inference
+    _add_input_options(bench, debug=False, train=False)  # inference, or a training step:
+    add_step_options(bench)
     _add_device_options(bench)
     bench.add_argument("--repeat", type=_positive, default=10,
                        help="timed runs after warm-up; figures are medians, the forward's "
@@ -211,11 +218,29 @@ def _add_input_options(parser: argparse.ArgumentParser, debug: bool = True,
         parser.add_argument("--train", action="store_true",
                             help="trace in training mode (batch statistics, dropout); default "
                                  "eval")
+        add_step_options(parser)
     parser.add_argument("--trust-pickle", action="store_true",
                         help="load .pt / .pth targets, which are pickles: loading one runs the "
                              "code it holds")
     if debug:
         parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def add_step_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train-step", action="store_true",
+                        help="a training step instead of a forward: forward, loss and backward "
+                             "in training mode, traced on meta (the loss: the factory's, if it "
+                             "returns one last, else the sum of the outputs)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS,
+                        help="with --train-step: add the optimizer's update of every parameter")
+
+
+def _step_options(options: argparse.Namespace) -> dict[str, object]:
+    """The training-step arguments of analyze / lint_target; --optimizer needs --train-step."""
+    if options.optimizer and not options.train_step:
+        raise CostlensError("--optimizer adds the optimizer's update to a training step: "
+                            "give --train-step too")
+    return {"train_step": options.train_step, "optimizer": options.optimizer}
 
 
 def _report(options: argparse.Namespace) -> int:
@@ -227,7 +252,8 @@ def _report(options: argparse.Namespace) -> int:
     inputs = model_inputs(loaded, options.input, options.dtype)
     profile = load_profile(options.platform) if options.platform else None
     analysis = analyze(loaded.model, inputs, train=options.train,
-                       dtype=model_dtype(options.dtype))
+                       dtype=model_dtype(options.dtype), **_step_options(options),
+                       loss=loaded.loss if options.train_step else None)
     latency = estimate(analysis, profile, fuse=options.fuse) if profile else None
     depth = 2 if options.depth is None else options.depth
     findings = _page_findings(analysis, loaded, profile) if options.format == "html" else []
@@ -293,7 +319,8 @@ def _lint(options: argparse.Namespace) -> int:
     for target in targets:
         try:
             diagnostics.extend(lint_target(target, lint, train=options.train,
-                                           trust_pickle=options.trust_pickle))
+                                           trust_pickle=options.trust_pickle,
+                                           **_step_options(options)))
         except CostlensError as error:  # report it, lint the other targets
             failures.append((target.label, error))
     if settings.write_baseline:
@@ -426,7 +453,7 @@ def _profile_for(options: argparse.Namespace, device: Device, used: int) -> Prof
 def _bench(options: argparse.Namespace) -> int:
     import torch
 
-    from .api import analyze
+    from .api import analyze, training_step
     from .measure.compare import compare
     from .measure.op_times import measure
     from .measure.timing import threads
@@ -437,16 +464,20 @@ def _bench(options: argparse.Namespace) -> int:
     device = device_for(options.device)
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
-    with threads(options.threads) as used, torch.no_grad():
+    step = training_step(**_step_options(options),
+                         loss=loaded.loss if options.train_step else None)
+    with threads(options.threads) as used, torch.no_grad():  # measure() enables it for a step
         profile = _profile_for(options, device, used)
         dtype = model_dtype(options.dtype)
-        analysis = analyze(loaded.model, inputs, dtype=dtype)
+        analysis = analyze(loaded.model, inputs, dtype=dtype, **_step_options(options),
+                           loss=step.loss if step else None)
         latency = estimate(analysis, profile)
         model = loaded.model.eval().to(device=device.torch_device, dtype=dtype)
         measurement = measure(model, inputs_on(inputs, device.torch_device), device,
-                              options.repeat)
+                              options.repeat, step=step)
     comparison = compare(analysis, latency, measurement, options.depth)
-    print(render_bench(comparison, analysis.model_type, options.repeat, profile.name), end="")
+    print(render_bench(comparison, analysis.model_type, options.repeat, profile.name,
+                       "training step" if step else "forward"), end="")
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -98,9 +99,23 @@ class OpInput:
                    data["origin"])
 
 
+#: The optimizers a training step can end with (`OpGraph.step`); tracing/step.py runs them.
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+class Phase(str, Enum):
+    """Which part of a training step ran an op; a forward-only trace has only FORWARD."""
+
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    OPTIMIZER = "optimizer"
+
+
 @dataclass(frozen=True)
 class OpNode:
-    """One aten operator call, in execution order (so `index` order is a topological order)."""
+    """One aten operator call, in execution order (so `index` order is a topological order).
+    In a training step, a backward op's `call` is the module call whose forward op it
+    differentiates, and an optimizer op's the first call of the module owning the parameter."""
 
     index: int
     op: str
@@ -112,6 +127,7 @@ class OpNode:
     view: bool = False
     source: SourceLocation | None = None
     parts: tuple[OpNode, ...] = ()  # for an op costed through torch's decomposition of it
+    phase: Phase = Phase.FORWARD
 
     @property
     def packet(self) -> str:
@@ -137,7 +153,7 @@ class OpNode:
             "attrs": [[key, _attr_to_json(value)] for key, value in self.attrs],
             "tags": list(self.tags), "call": self.call, "view": self.view,
             "source": None if self.source is None else self.source.to_dict(),
-            "parts": [part.to_dict() for part in self.parts],
+            "parts": [part.to_dict() for part in self.parts], "phase": self.phase.value,
         }
 
     @classmethod
@@ -150,6 +166,7 @@ class OpNode:
             tags=tuple(data["tags"]), call=data["call"], view=data["view"],
             source=SourceLocation.from_dict(data["source"]),
             parts=tuple(OpNode.from_dict(part) for part in data["parts"]),
+            phase=Phase(data.get("phase", Phase.FORWARD.value)),
         )
 
 
@@ -216,11 +233,39 @@ class GraphInput:
 
 
 @dataclass(frozen=True)
+class InputValue:
+    """An input the model was called with that is not a tensor: a plain value (`4096`, `True`,
+    `'mean'`), kept as `value`, or an object (a KV cache), described by its `type` and the
+    tensors found inside it. `name` is its path in (args, kwargs); `after` is how many tensor
+    inputs come before it, so the two kinds can be listed in the order of the call."""
+
+    name: str
+    type: str
+    value: str | None = None
+    tensors: tuple[TensorMeta, ...] = ()
+    after: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "value": self.value,
+                "tensors": [t.to_dict() for t in self.tensors], "after": self.after}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputValue:
+        return cls(data["name"], data["type"], data["value"],
+                   tuple(TensorMeta.from_dict(t) for t in data["tensors"]), data["after"])
+
+
+@dataclass(frozen=True)
 class OpGraph:
     """Everything one forward pass did, as data.
 
     `device` is where the trace ran: `meta` (shapes only) or a real device when the model needed
-    real values; `notes` says why in that case.
+    real values; `notes` says why in that case, and what the meta device assumed where it
+    answered without values (the sizes of data-dependent outputs). `inputs` are the tensors the
+    model was called with, `input_values` its other inputs. `step` is None for a forward pass;
+    for a training step, "backward" or the optimizer whose update it ran ("adam"). `held` are the
+    tensors alive when the call returns: its outputs (`output`, `output[1]`, ...) and, after a
+    training step, the parameters' gradients (`grad:<name>`).
     """
 
     model_type: str
@@ -231,6 +276,9 @@ class OpGraph:
     device: str = "meta"
     training: bool = False
     notes: tuple[str, ...] = field(default=())
+    step: str | None = None
+    input_values: tuple[InputValue, ...] = field(default=())
+    held: tuple[OpInput, ...] = ()
 
     def __iter__(self) -> Iterator[OpNode]:
         return iter(self.nodes)
@@ -309,6 +357,8 @@ class OpGraph:
             "calls": [c.to_dict() for c in self.calls],
             "nodes": [n.to_dict() for n in self.nodes],
             "device": self.device, "training": self.training, "notes": list(self.notes),
+            "step": self.step, "input_values": [v.to_dict() for v in self.input_values],
+            "held": [item.to_dict() for item in self.held],
         }
 
     def to_json(self) -> str:
@@ -326,6 +376,9 @@ class OpGraph:
             calls=tuple(ModuleCall.from_dict(c) for c in data["calls"]),
             nodes=tuple(OpNode.from_dict(n) for n in data["nodes"]),
             device=data["device"], training=data["training"], notes=tuple(data["notes"]),
+            step=data.get("step"),
+            held=tuple(OpInput.from_dict(item) for item in data.get("held", ())),
+            input_values=tuple(InputValue.from_dict(v) for v in data.get("input_values", ())),
         )
 
     @classmethod

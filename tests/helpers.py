@@ -43,6 +43,15 @@ def example_factories() -> list[tuple[str, str]]:
     return found
 
 
+def analyzable(built: tuple) -> tuple[nn.Module, Any]:
+    """(model, inputs) for costlens.analyze from what a factory returns: (model, inputs) as it
+    is, (model, args, kwargs) with its inputs as costlens.Inputs."""
+    if len(built) == 3:
+        model, args, kwargs = built
+        return model, costlens.Inputs(tuple(args), dict(kwargs))
+    return built
+
+
 class Lambda(nn.Module):
     """Wraps a function so a formula can be tested on the ops one call dispatches."""
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable
 
 import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
-from helpers import EXAMPLES, example, example_factories
+from helpers import EXAMPLES, analyzable, example, example_factories
 from torch import nn
 
 import costlens
@@ -112,19 +111,33 @@ def _fvcore(model: nn.Module, inputs) -> FlopCountAnalysis:
     return reference
 
 
-def _networks() -> list[tuple[str, Callable[[], tuple[nn.Module, object]]]]:
-    """Every example network (their factories with default arguments, Llama tiny) and an
-    attention written with explicit products."""
-    found: list[tuple[str, Callable[[], tuple[nn.Module, object]]]] = []
+#: Why an example is not compared with fvcore, by file stem.
+NOT_FVCORE = {"mixtral": "fvcore's JIT trace runs the MoE on real tensors, where the router "
+                         "splits the tokens unevenly over the experts, so its per-expert Linear "
+                         "FLOPs follow the random weights; costlens sizes balanced routing on "
+                         "the meta device. tests/test_moe.py checks it against a hand count and "
+                         "a real trace instead."}
+
+
+def _networks() -> list:
+    """Every example network (their factories with default arguments, Llama tiny without its
+    KV cache, which fvcore's JIT trace cannot take) and an attention written with explicit
+    products."""
+    found = []
     for module, factory in example_factories():
         kwargs = {"size": "tiny"} if factory == "llama" else {}
         function = getattr(example(module), factory)
-        found.append((f"{module}:{factory}", lambda f=function, k=kwargs: f(**k)[:2]))
-    found.append(("explicit attention", lambda: (ExplicitAttention(), torch.randn(2, 16, 64))))
+        marks = [pytest.mark.skip(reason=NOT_FVCORE[module])] if module in NOT_FVCORE else []
+        found.append(pytest.param(f"{module}:{factory}",
+                                  lambda f=function, k=kwargs: f(**k)[:2],
+                                  id=f"{module}:{factory}", marks=marks))
+    found.append(pytest.param("explicit attention",
+                              lambda: (ExplicitAttention(), torch.randn(2, 16, 64)),
+                              id="explicit attention"))
     return found
 
 
-@pytest.mark.parametrize("name, build", _networks(), ids=[name for name, _ in _networks()])
+@pytest.mark.parametrize("name, build", _networks())
 def test_conv_linear_and_matmul_flops_equal_fvcore(name: str, build) -> None:
     """fvcore (a JIT trace, counted independently) as the oracle: the FLOPs of every
     convolution and matrix product in total, and of every Conv2d and Linear module."""
@@ -146,7 +159,7 @@ def test_conv_linear_and_matmul_flops_equal_fvcore(name: str, build) -> None:
 @pytest.mark.parametrize("module, factory", example_factories())
 def test_every_example_is_fully_costed(module, factory) -> None:
     kwargs = {"size": "tiny"} if factory == "llama" else {}
-    model, inputs = getattr(example(module), factory)(**kwargs)
+    model, inputs = analyzable(getattr(example(module), factory)(**kwargs))
     analysis = costlens.analyze(model, inputs)
     assert analysis.unsupported_ops == ()
     assert analysis.graph.device == "meta"
@@ -162,7 +175,7 @@ def test_every_example_file_has_a_factory() -> None:
 def test_llama_flops_match_the_hand_count(size: str, seq: int, batch: int) -> None:
     llama = example("llama")
     config = llama.CONFIGS[size]
-    analysis = costlens.analyze(*llama.llama(size=size, seq=seq, batch=batch))
+    analysis = costlens.analyze(*analyzable(llama.llama(size=size, seq=seq, batch=batch)))
     head_dim = config.dim // config.heads
     attention_products = 2 * config.layers * batch * config.heads * seq * seq * head_dim
     weights_times_tokens = llama.hand_count_flops(config, seq, batch) - attention_products

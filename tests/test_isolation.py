@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torch.nn.modules.module as module_globals
-from helpers import example
+from helpers import analyzable, example
 from torch import nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
@@ -32,7 +32,7 @@ def test_json_is_byte_identical_across_runs_and_models_built_anew() -> None:
 
 def test_an_analysis_leaves_no_global_state_behind() -> None:
     before = _global_state()
-    costlens.analyze(*example("llama").llama(size="tiny", seq=64))
+    costlens.analyze(*analyzable(example("llama").llama(size="tiny", seq=64)))
     assert _global_state() == before
 
 

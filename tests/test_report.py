@@ -66,7 +66,7 @@ def test_the_table_fits_120_characters_with_one_line_headers(name, depth, platfo
     assert max(len(line) for line in text.splitlines()) <= 120
     shown = {cell.strip() for cell in _header(text) if cell.strip()}
     assert {"module", "type", "FLOPs", "MAC"} <= shown
-    every = {c.header for c in COLUMNS if platform or not c.latency}
+    every = {c.header for c in COLUMNS if c.shown(bool(platform), frozenset())}
     left_out = every - shown
     assert not left_out or "(--wide shows them)" in text.replace("\n", " ")
     wide = render(analysis, "table", RowSelection(depth=depth), latency, wide=True)
@@ -74,7 +74,7 @@ def test_the_table_fits_120_characters_with_one_line_headers(name, depth, platfo
     markdown = render(analysis, "markdown", RowSelection(depth=depth), latency)
     header = next(line for line in markdown.splitlines() if line.startswith("| module"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
-        c.markdown for c in COLUMNS if platform or not c.latency]
+        c.markdown for c in COLUMNS if c.shown(bool(platform), frozenset())]
 
 
 def test_depth_sort_and_top(shufflenet) -> None:
@@ -93,7 +93,7 @@ def test_depth_sort_and_top(shufflenet) -> None:
 def test_json_follows_the_schema_and_is_complete(shufflenet) -> None:
     document = json.loads(render(shufflenet, "json", RowSelection(depth=1, top=1)))
     jsonschema.validate(document, SCHEMA)
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == 3
     assert set(document["totals"]) >= {"flops", "mac", "mac_bytes", "params"}
     assert len(document["layers"]) == len(shufflenet.layers)  # depth/top do not cut JSON
     assert len(document["ops"]) == 302

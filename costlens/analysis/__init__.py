@@ -1,38 +1,55 @@
 """From an op graph to per-op, per-layer and total figures: the Analysis every reporter reads."""
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from typing import Iterable, Sequence
 
 from ..costs import Category, OpCost, cost_of, is_kernel
-from ..graph import OpGraph, module_ancestors, module_depth
+from ..graph import OpGraph, Phase, module_ancestors, module_depth
 from .blocks import OpTable, compute_sources
+from .memory import Memory, memory
 from .result import (
     Analysis,
     BlockFigures,
     CategoryTotals,
     LayerRecord,
     OpRecord,
+    PhaseFigures,
     Totals,
     UnsupportedOp,
 )
 
-__all__ = ["Analysis", "BlockFigures", "LayerRecord", "OpRecord", "Totals", "UnsupportedOp",
-           "analyze_graph", "own_row_name"]
+__all__ = ["Analysis", "BlockFigures", "LayerRecord", "OpRecord", "PhaseFigures", "Totals",
+           "UnsupportedOp", "analyze_graph", "forward_analysis", "own_row_name"]
 
 
 def analyze_graph(graph: OpGraph) -> Analysis:
     costs = [cost_of(node) for node in graph.nodes]
     ops = tuple(_op_record(graph, index, cost) for index, cost in enumerate(costs))
-    builder = _Layers(graph, costs)
+    held = memory(graph)
+    builder = _Layers(graph, costs, held)
     layers, members, per_call = builder.build()
     called = {layer.name for layer in layers}
     return Analysis(
-        graph=graph, totals=_totals(graph, costs), layers=layers, ops=ops,
+        graph=graph, totals=_totals(graph, costs, held), layers=layers, ops=ops,
         unsupported_ops=_unsupported(ops),
         uncalled_modules=tuple(m.path for m in graph.modules if m.path not in called),
         members=members, members_per_call=per_call, sources=builder.sources,
     )
+
+
+def forward_analysis(analysis: Analysis) -> Analysis:
+    """The forward of a training step's analysis (the analysis itself for a forward pass): its
+    ops come first in execution order, so cutting the graph there keeps every data edge. The
+    guidelines judge the architecture on this; budgets the whole step."""
+    graph = analysis.graph
+    if graph.step is None:
+        return analysis
+    forward = tuple(node for node in graph.nodes if node.phase is Phase.FORWARD)
+    outputs = tuple(item for item in graph.held
+                    if item.producer is None or item.producer < len(forward))
+    return analyze_graph(dataclasses.replace(graph, nodes=forward, step=None, held=outputs))
 
 
 def own_row_name(module: str, module_type: str) -> str:
@@ -51,6 +68,7 @@ def _op_record(graph: OpGraph, index: int, cost: OpCost | None) -> OpRecord:
         parallelism=None if cost is None else cost.parallelism,
         inputs=tuple(item.tensor.shape for item in node.inputs),
         outputs=tuple(tensor.shape for tensor in node.outputs), source=node.source,
+        phase=node.phase.value,
     )
 
 
@@ -64,13 +82,15 @@ class _Layers:
     per call, over every op that ran while the call was on the stack.
     """
 
-    def __init__(self, graph: OpGraph, costs: Sequence[OpCost | None]) -> None:
+    def __init__(self, graph: OpGraph, costs: Sequence[OpCost | None], held: Memory) -> None:
         self.graph = graph
         self.costs = costs
+        self.memory = held
         self.categories = [None if cost is None else cost.category for cost in costs]
         self.macs = [None if cost is None else cost.mac for cost in costs]
         self.sources = compute_sources(graph, self.categories)
-        self.table = OpTable(self.categories, self.macs, self.sources)
+        self.forward = [node.phase is Phase.FORWARD for node in graph.nodes]
+        self.table = OpTable(self.categories, self.macs, self.sources, self.forward)
         self.module_members: dict[str, list[int]] = {}
         for call in graph.calls:  # calls are numbered in execution order
             for path in module_ancestors(call.module):
@@ -126,7 +146,10 @@ class _Layers:
             params=params, flops=flops, mac=mac, mac_bytes=mac_bytes,
             parallelism=parallelism,
             block=self.table.figures(blocks),
-            source=self.graph.calls[calls[0]].source if calls else None, forward_of=forward_of)
+            source=self.graph.calls[calls[0]].source if calls else None, forward_of=forward_of,
+            phases=_phases(self.graph, indices, self.costs),
+            peak_bytes=self.memory.peak(indices), saved_bytes=_saved(self.graph, self.memory,
+                                                                     indices))
 
     @staticmethod
     def _after_subtree(layers: list[LayerRecord], name: str) -> int:
@@ -152,7 +175,13 @@ def _roll_up(costs: Iterable[OpCost | None]) -> tuple[int, int, int, int]:
     return flops, mac, mac_bytes, round(work / kernels) if kernels else 0
 
 
-def _totals(graph: OpGraph, costs: Sequence[OpCost | None]) -> Totals:
+def _saved(graph: OpGraph, held: Memory, indices: Iterable[int]) -> int | None:
+    """A training step's activations its ops made that the backward reads; None for a
+    forward pass."""
+    return None if graph.step is None else sum(held.saved[i] for i in indices)
+
+
+def _totals(graph: OpGraph, costs: Sequence[OpCost | None], held: Memory) -> Totals:
     flops, mac, mac_bytes, parallelism = _roll_up(costs)
     kernels = sum(1 for cost in costs if is_kernel(cost))
     by_category = []
@@ -164,7 +193,31 @@ def _totals(graph: OpGraph, costs: Sequence[OpCost | None]) -> Totals:
     return Totals(
         flops=flops, mac=mac, mac_bytes=mac_bytes, params=graph.params, kernels=kernels,
         parallelism=parallelism, by_category=tuple(by_category),
+        phases=_phases(graph, range(len(costs)), costs), peak_bytes=held.peak(),
+        saved_bytes=_saved(graph, held, range(len(costs))),
     )
+
+
+def _phases(graph: OpGraph, indices: Iterable[int],
+            costs: Sequence[OpCost | None]) -> tuple[PhaseFigures, ...]:
+    """Per phase of a training step, the summed figures of the ops (none for a forward pass);
+    every phase the step ran is listed, with zeros where these ops ran none of it."""
+    if graph.step is None:
+        return ()
+    sums = {phase: [0, 0, 0] for phase in _step_phases(graph)}
+    nodes = graph.nodes
+    for index in indices:
+        cost = costs[index]
+        if cost is not None:
+            figures = sums[nodes[index].phase]
+            figures[0] += cost.flops
+            figures[1] += cost.mac
+            figures[2] += cost.mac_bytes
+    return tuple(PhaseFigures(phase.value, *figures) for phase, figures in sums.items())
+
+
+def _step_phases(graph: OpGraph) -> tuple[Phase, ...]:
+    return (Phase.FORWARD, Phase.BACKWARD) if graph.step == "backward" else tuple(Phase)
 
 
 def _unsupported(ops: Sequence[OpRecord]) -> tuple[UnsupportedOp, ...]:

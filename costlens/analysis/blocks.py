@@ -63,11 +63,16 @@ class OpTable:
     without the ops of blocks inside it) compute them the same way, and fast."""
 
     def __init__(self, categories: Sequence[Category | None], macs: Sequence[int | None],
-                 sources: Sequence[tuple[int, ...]]) -> None:
+                 sources: Sequence[tuple[int, ...]],
+                 forward: Sequence[bool] | None = None) -> None:
+        """`forward` marks the ops of a training step's forward: only those make the block's
+        structure (its fragments and branches); its kernels and MAC count every op."""
         self.sources = sources
-        self.compute = [category is not None and category.is_compute for category in categories]
-        self.fragment = [category is not None and category.is_fragment
-                         for category in categories]
+        forward = forward if forward is not None else [True] * len(categories)
+        self.compute = [category is not None and category.is_compute and ahead
+                        for category, ahead in zip(categories, forward)]
+        self.fragment = [category is not None and category.is_fragment and ahead
+                         for category, ahead in zip(categories, forward)]
         # an op with no formula (category None) still launches a kernel
         self.kernel = [category is None or category.launches_kernel for category in categories]
         self.mac = [0 if category is None or mac is None else mac

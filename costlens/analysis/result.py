@@ -15,9 +15,12 @@ from ..costs import Category
 from ..graph import GraphInput, OpGraph, SourceLocation
 from .blocks import BlockFigures, OpTable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 CONVENTIONS = {
+    "peak_bytes": "bytes of the tensors live at once, at the most, while the ops run (weights, "
+                  "buffers, inputs and activations by liveness in execution order; views and "
+                  "in-place ops share storage)",
     "flops": "multiply-adds: one fused multiply-add = 1, any other arithmetic op = 1 per element",
     "mac": "memory access cost: elements read + written per op, cache assumed to hold all data",
     "mac_bytes": "mac in bytes, each tensor at its dtype's size",
@@ -25,6 +28,28 @@ CONVENTIONS = {
     "parallelism": "independent work items: output elements of an op; per layer, the mean per "
                    "kernel launched",
 }
+
+
+@dataclass(frozen=True)
+class PhaseFigures:
+    """A training step's figures of one phase (forward, backward, optimizer)."""
+
+    phase: str
+    flops: int
+    mac: int
+    mac_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flops": self.flops, "mac": self.mac, "mac_bytes": self.mac_bytes}
+
+
+def _phases_dict(phases: Sequence[PhaseFigures]) -> dict[str, Any]:
+    """`phases` for JSON, in a training step only."""
+    return {"phases": {p.phase: p.to_dict() for p in phases}} if phases else {}
+
+
+def _saved_dict(saved: int | None) -> dict[str, Any]:
+    return {} if saved is None else {"saved_bytes": saved}
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,7 @@ class OpRecord:
     inputs: tuple[tuple[int, ...], ...]
     outputs: tuple[tuple[int, ...], ...]
     source: SourceLocation | None
+    phase: str = "forward"
 
     @property
     def supported(self) -> bool:
@@ -56,7 +82,7 @@ class OpRecord:
             "intensity": _intensity(self.flops, self.mac_bytes), "parallelism": self.parallelism,
             "inputs": [list(shape) for shape in self.inputs],
             "outputs": [list(shape) for shape in self.outputs],
-            "source": None if self.source is None else str(self.source),
+            "source": None if self.source is None else str(self.source), "phase": self.phase,
         }
 
 
@@ -81,10 +107,16 @@ class LayerRecord:
     block: BlockFigures
     source: SourceLocation | None
     forward_of: str | None = None
+    phases: tuple[PhaseFigures, ...] = ()  # a training step's figures per phase
+    peak_bytes: int = 0  # the most bytes live while its ops run (memory.py)
+    saved_bytes: int | None = None  # a training step's activations it saves for backward
 
     @property
     def intensity(self) -> float:
         return _intensity(self.flops, self.mac_bytes) or 0.0
+
+    def phase(self, name: str) -> PhaseFigures | None:
+        return next((p for p in self.phases if p.phase == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +129,8 @@ class LayerRecord:
             "elementwise_mac_share": _rounded(self.block.elementwise_mac_share),
             "movement_mac_share": _rounded(self.block.movement_mac_share),
             "source": None if self.source is None else str(self.source),
+            "peak_bytes": self.peak_bytes, **_saved_dict(self.saved_bytes),
+            **_phases_dict(self.phases),
         }
 
 
@@ -121,6 +155,9 @@ class Totals:
     kernels: int
     parallelism: int
     by_category: tuple[CategoryTotals, ...]
+    phases: tuple[PhaseFigures, ...] = ()  # a training step's figures per phase
+    peak_bytes: int = 0  # the most bytes live at once (memory.py)
+    saved_bytes: int | None = None  # a training step's activations saved for backward
 
     @property
     def intensity(self) -> float:
@@ -132,6 +169,8 @@ class Totals:
             "params": self.params, "kernels": self.kernels, "intensity": self.intensity,
             "parallelism": self.parallelism,
             "by_category": {c.category: c.to_dict() for c in self.by_category},
+            "peak_bytes": self.peak_bytes, **_saved_dict(self.saved_bytes),
+            **_phases_dict(self.phases),
         }
 
 
@@ -175,7 +214,7 @@ class Analysis:
     @functools.cached_property
     def _op_table(self) -> OpTable:
         return OpTable([op.category for op in self.ops], [op.mac for op in self.ops],
-                       self.sources)
+                       self.sources, [op.phase == "forward" for op in self.ops])
 
     def ops_in(self, layer: str) -> list[OpRecord]:
         """The ops a layer's figures count."""
@@ -209,7 +248,7 @@ class Analysis:
                       "inputs": [{"name": i.name, "shape": list(i.tensor.shape),
                                   "dtype": i.tensor.dtype} for i in self.inputs]},
             "trace": {"device": self.graph.device, "training": self.graph.training,
-                      "notes": list(self.graph.notes)},
+                      "step": self.graph.step, "notes": list(self.graph.notes)},
             "totals": self.totals.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
             "ops": [op.to_dict() for op in self.ops],

@@ -5,6 +5,7 @@ Importing the package registers every formula module; user.py adds the user's ow
 """
 from . import (  # noqa: F401 (registers)
                attention,
+               backward,
                conv,
                matmul,
                movement,

@@ -50,3 +50,19 @@ def conv_category(node: OpNode) -> Category:
     if groups > 1 and input_channels_per_group(node) == 1:
         return Category.DEPTHWISE
     return Category.CONV
+
+
+@formula("aten.convolution_backward")
+def convolution_backward(node: OpNode) -> OpCost:
+    """The gradients of a convolution: of its input (a transposed convolution of the output's
+    gradient) and of its weight (a correlation of input and output gradient) each take the
+    forward's multiply-adds, as FlopCounterMode counts them; of its bias, a sum of the output's
+    gradient that, like the forward's bias, costs MAC but no FLOPs. `output_mask` says which
+    of the three autograd asked for: no input gradient for a first layer."""
+    weight = node.arg("weight")
+    taps = math.prod(weight.shape[1:])
+    points = node.arg("input").numel if node.attr("transposed", False) \
+        else node.arg("grad_output").numel
+    wanted = tuple(node.attr("output_mask", (True, True, True)))
+    return measured(node, points * taps * (int(wanted[0]) + int(wanted[1])),
+                    conv_category(node))

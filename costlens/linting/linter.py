@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ..analysis import Analysis
+from ..analysis import Analysis, forward_analysis
 from ..graph import SourceLocation
 from ..latency import LatencyEstimate, Profile, estimate, load_profile
 from .budget import BudgetRule
@@ -60,14 +60,20 @@ def lint_analysis(analysis: Analysis, target: TargetId, settings: LintSettings,
                   fallback: SourceLocation, budgets: Mapping[str, float] | None = None
                   ) -> list[Diagnostic]:
     """The causes every selected rule finds, minus per-module ignores: the most severe first
-    (an over-budget error before a guideline note), then the costliest."""
+    (an over-budget error before a guideline note), then the costliest. On a training step the
+    guidelines (G1-G4) judge its forward, the architecture; the budgets the whole step."""
     locate = _Locator(analysis, fallback)
     budgets = settings.budgets if budgets is None else budgets
-    latency = (estimate(analysis, settings.profile, fuse=settings.view is View.FUSED)
-               if settings.profile is not None else None)
+    step = (analysis, _estimate(analysis, settings))
+    if analysis.graph.step is None:
+        forward = step
+    else:  # the guidelines judge the architecture: the step's forward
+        ahead = forward_analysis(analysis)
+        forward = (ahead, _estimate(ahead, settings))
     diagnostics = []
     for rule in settings.rules:
         options = rule_options(rule, settings.rule_options, budgets)
+        analysis, latency = step if issubclass(rule, BudgetRule) else forward
         context = RuleContext(analysis, options, latency, settings.profile, settings.view)
         findings = [finding for finding in rule().check(context)
                     if not _ignored(finding.module, rule.code, settings.per_module_ignores)]
@@ -81,6 +87,12 @@ def lint_analysis(analysis: Analysis, target: TargetId, settings: LintSettings,
     return sorted(diagnostics, key=lambda d: (-d.severity.rank, -d.saving.cost_share,
                                               d.location.file, d.location.line, d.code,
                                               d.module))
+
+
+def _estimate(analysis: Analysis, settings: LintSettings) -> LatencyEstimate | None:
+    if settings.profile is None:
+        return None
+    return estimate(analysis, settings.profile, fuse=settings.view is View.FUSED)
 
 
 def _cost(finding: Finding) -> float:

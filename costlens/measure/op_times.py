@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from ..graph import module_ancestors
 from ..tracing.inputs import Inputs
+from ..tracing.step import TrainStep, loss_of, make_optimizer
 from .device import Device
 from .timing import Work, interleaved, keep_freed_memory
 
@@ -49,21 +51,36 @@ class Measurement:
 
 
 class _OpTimer(TorchDispatchMode):
-    """Times one forward's aten ops with the device's op clock, each noted with the module it
-    ran in (the top of `stack`, which the module hooks keep)."""
+    """Times one forward's (or training step's) aten ops with the device's op clock, each
+    noted with the module it ran in: the top of `stack`, which the module hooks keep; in a
+    backward, the module whose forward made the autograd node running (`owners.nodes`); in an
+    optimizer's update, the module owning the tensor it updates (`owners.tensors`)."""
 
-    def __init__(self, device: Device, stack: list[str]) -> None:
+    def __init__(self, device: Device, stack: list[str], owners: _Owners) -> None:
         super().__init__()
         self.clock = device.op_clock()
         self.stack = stack
+        self.owners = owners
         self.ops: list[tuple[str, str]] = []
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
                            kwargs: dict | None = None) -> Any:
         name = f"{func.namespace}.{func.__name__}"
         out = self.clock.call(func, *args, **(kwargs or {}))
-        self.ops.append((self.stack[-1], name))
+        self.ops.append((self._module(args, kwargs), name))
         return out
+
+    def _module(self, args: tuple, kwargs: dict | None) -> str:
+        if len(self.stack) > 1 or not self.owners.active:
+            return self.stack[-1]
+        node = torch._C._current_autograd_node()
+        if node is not None:
+            return self.owners.nodes.get(node._sequence_nr(), "")
+        for tensor in tree_flatten((args, kwargs))[0]:
+            owner = self.owners.tensors.get(id(tensor))
+            if owner is not None:
+                return owner
+        return ""
 
     def records(self) -> list[tuple[str, str, float]]:
         """(module, op, seconds) of each op; read after the forward, the device synchronized."""
@@ -71,43 +88,102 @@ class _OpTimer(TorchDispatchMode):
                 for (module, op), seconds in zip(self.ops, self.clock.seconds())]
 
 
+@dataclass
+class _Owners:
+    """Which module a training step's op outside any forward belongs to: per autograd node
+    (by sequence number), the module whose forward made it, the innermost claiming it first;
+    per parameter and optimizer state tensor (by id), the module owning the parameter."""
+
+    active: bool = False
+    nodes: dict[int, str] = field(default_factory=dict)
+    tensors: dict[int, str] = field(default_factory=dict)
+
+    def claim(self, path: str, output: Any) -> None:
+        """The autograd nodes behind a module's output not claimed by a module inside it."""
+        pending = [t.grad_fn for t in tree_flatten(output)[0]
+                   if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        while pending:
+            node = pending.pop()
+            number = node._sequence_nr()
+            if number in self.nodes:
+                continue
+            self.nodes[number] = path
+            pending.extend(next_node for next_node, _ in node.next_functions
+                           if next_node is not None)
+
+
 def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
-            warmup: int = 3) -> Measurement:
-    """Time `model` on `inputs` (already on `device`), per op and as a whole."""
+            warmup: int = 3, step: TrainStep | None = None) -> Measurement:
+    """Time `model` on `inputs` (already on `device`), per op and as a whole: a forward
+    (eval, no_grad), or with `step` a training step (train mode: forward, loss, backward, the
+    optimizer's update), as tracing/step.py runs it."""
     names = {id(module): path for path, module in model.named_modules()}
     stack = [""]
+    owners = _Owners()
 
     def enter(module: nn.Module, _args: Any) -> None:
         stack.append(names.get(id(module), stack[-1]))
 
-    def leave(module: nn.Module, _args: Any, _out: Any) -> None:
+    def leave(module: nn.Module, _args: Any, out: Any) -> None:
+        if owners.active:
+            owners.claim(stack[-1], out)
         if len(stack) > 1:
             stack.pop()
 
     def forward() -> object:
         return model(*inputs.args, **inputs.kwargs)
 
+    run = forward if step is None else _training_step(model, forward, step, owners)
     keep_freed_memory()
     runs: list[list[tuple[str, str, float]]] = []
-    with torch.no_grad():
+    with torch.no_grad() if step is None else torch.enable_grad():
         for _ in range(warmup):
-            forward()
+            run()
         handles = [module.register_forward_pre_hook(enter) for module in model.modules()]
         handles += [module.register_forward_hook(leave) for module in model.modules()]
         try:
             for _ in range(repeat):
                 del stack[1:]
-                timer = _OpTimer(device, stack)
+                owners.nodes.clear()
+                owners.active = step is not None
+                timer = _OpTimer(device, stack, owners)
                 with timer:
-                    forward()
+                    run()
                 device.synchronize()
+                owners.active = False
                 runs.append(timer.records())
         finally:
             for handle in handles:
                 handle.remove()
-        plain = interleaved({"forward": Work(forward, forward)}, device, rounds=repeat,
-                            statistic=sorted)["forward"]
+        plain = interleaved({"run": Work(run, run)}, device, rounds=repeat,
+                            statistic=sorted)["run"]
     return Measurement(_median_ops(runs), statistics.median(plain), plain[0])
+
+
+def _training_step(model: nn.Module, forward: Callable[[], object], step: TrainStep,
+                   owners: _Owners) -> Callable[[], object]:
+    """One training step of the real model, its gradients dropped first, as a loop would."""
+    model.train()
+    parameters = [(path, p) for path, p in model.named_parameters() if p.requires_grad]
+    optimizer = make_optimizer(step.optimizer, [p for _, p in parameters]) \
+        if step.optimizer else None
+
+    def run() -> object:
+        for _, parameter in parameters:
+            parameter.grad = None
+        loss = loss_of(step, forward())
+        loss.backward()
+        if optimizer is not None:
+            optimizer.step()
+            for path, parameter in parameters:  # the state exists after the first step
+                module = path.rpartition(".")[0]
+                owners.tensors[id(parameter)] = module
+                for value in optimizer.state.get(parameter, {}).values():
+                    if isinstance(value, torch.Tensor):
+                        owners.tensors[id(value)] = module
+        return loss
+
+    return run
 
 
 def _median_ops(runs: list[list[tuple[str, str, float]]]) -> tuple[TimedOp, ...]:

@@ -8,17 +8,20 @@ import io
 
 from ..analysis import Analysis
 from ..latency.estimate import LatencyEstimate
-from .rows import Row, RowSelection, selected_rows, total_row
+from .rows import STEP_FIELDS, Row, RowSelection, selected_rows, total_row
 
 LATENCY_COLUMNS = ("latency_ms", "time_share", "bound")
+STEP_COLUMNS = ("saved_bytes", *STEP_FIELDS)
 COLUMNS = tuple(field.name for field in dataclasses.fields(Row)
-                if field.name not in LATENCY_COLUMNS)
+                if field.name not in LATENCY_COLUMNS + STEP_COLUMNS)
 
 
 def render_csv(analysis: Analysis, selection: RowSelection,
                latency: LatencyEstimate | None = None) -> str:
-    """The latency columns appear only with a platform estimate."""
-    columns = COLUMNS + (LATENCY_COLUMNS if latency is not None else ())
+    """The latency columns appear only with a platform estimate, those of a training step's
+    phases only for one (a phase it did not run: empty cells)."""
+    columns = (COLUMNS + (STEP_COLUMNS if analysis.graph.step is not None else ())
+               + (LATENCY_COLUMNS if latency is not None else ()))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

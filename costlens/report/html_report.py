@@ -33,7 +33,7 @@ def render_html(analysis: Analysis, latency: LatencyEstimate | None = None,
     sections = [
         f"<h1>{escape(analysis.model_type)}</h1>",
         f'<p class="sub">{escape(title_line(analysis))}</p>',
-        f'<p class="sub">{escape(latency_line(latency))}</p>' if latency else "",
+        f'<p class="sub">{escape(latency_line(latency, analysis))}</p>' if latency else "",
         _totals(analysis, latency),
         _finding_counts(diagnostics),
         _where_the_cost_goes(analysis, latency, _blocks(analysis, tree)),
@@ -72,7 +72,10 @@ def _totals(analysis: Analysis, latency: LatencyEstimate | None) -> str:
                (human(totals.mac), "MAC (elements)"),
                (human(totals.mac_bytes, "B"), "MAC bytes"),
                (str(totals.kernels), "kernels"),
-               (f"{totals.intensity:.2f}", "FLOP per MAC byte")]
+               (f"{totals.intensity:.2f}", "FLOP per MAC byte"),
+               (human(totals.peak_bytes, "B"), "peak memory (tensors live at once)")]
+    if totals.saved_bytes is not None:
+        figures.append((human(totals.saved_bytes, "B"), "saved for the backward"))
     if latency is not None:
         figures += [(f"{latency.seconds * 1e3:.3f} ms", f"estimated on {latency.profile}"),
                     (latency.layers[""].bound.value, "bound (most of the time)")]
@@ -239,7 +242,8 @@ def _layer_table(analysis: Analysis, latency: LatencyEstimate | None,
                  diagnostics: Sequence[Diagnostic], tree: list[tuple[str, str]]) -> str:
     figures = [_Figure("type", "type", True), _Figure("calls", "calls"),
                _Figure("params", "params"), _Figure("flops", "FLOPs"), _Figure("mac", "MAC"),
-               _Figure("mac_bytes", "MAC bytes"), _Figure("kernels", "kernels")]
+               _Figure("mac_bytes", "MAC bytes"), _Figure("kernels", "kernels"),
+               _Figure("peak_bytes", "peak memory")]
     if latency is not None:
         figures += [_Figure("latency", "latency (ms)"), _Figure("bound", "bound", True)]
     figures.append(_Figure("findings", "findings", True))
@@ -304,7 +308,10 @@ def _cell(figure: _Figure, layer: LayerRecord, total: LayerRecord,
         whole = latency.seconds if latency else 0.0
         return _bar_cell(key, seconds, whole, f"{seconds * 1e3:.3f}")
     value = {"calls": layer.calls, "params": layer.params, "flops": layer.flops,
-             "mac": layer.mac, "mac_bytes": layer.mac_bytes, "kernels": layer.block.kernels}[key]
+             "mac": layer.mac, "mac_bytes": layer.mac_bytes, "kernels": layer.block.kernels,
+             "peak_bytes": layer.peak_bytes}[key]
+    if key == "peak_bytes":
+        return f'<td data-key="{key}" data-value="{value}">{human(value, "B")}</td>'
     if key in ("flops", "mac_bytes"):
         whole = total.flops if key == "flops" else total.mac_bytes
         return _bar_cell(key, value, whole, human(value, "B" if key == "mac_bytes" else ""))

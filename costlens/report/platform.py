@@ -37,11 +37,12 @@ def _rate(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{human(round(value))}{unit}"
 
 
-def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: str) -> str:
+def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: str,
+                 what: str = "forward") -> str:
     c = comparison
     error = c.estimated_forward / c.fastest_seconds - 1 if c.fastest_seconds else 0.0
     lines = [
-        f"{model_type}: measured {c.forward_seconds * 1e3:.3f} ms per forward (median of "
+        f"{model_type}: measured {c.forward_seconds * 1e3:.3f} ms per {what} (median of "
         f"{repeat}, uninstrumented; fastest {c.fastest_seconds * 1e3:.3f} ms); estimated "
         f"{c.estimated_forward * 1e3:.3f} ms on {profile} ({error:+.1%} of the fastest, as "
         "calibration measures).",

@@ -41,9 +41,20 @@ class Row:
     kernels: int
     elementwise_mac_share: float
     movement_mac_share: float
+    peak_bytes: int
     latency_ms: float | None = None  # the --platform figures, None without one
     time_share: float | None = None
     bound: str | None = None
+    saved_bytes: int | None = None  # a training step's figures, None for a forward pass
+    forward_flops: int | None = None
+    backward_flops: int | None = None
+    optimizer_flops: int | None = None
+    forward_mac: int | None = None
+    backward_mac: int | None = None
+    optimizer_mac: int | None = None
+    forward_mac_bytes: int | None = None
+    backward_mac_bytes: int | None = None
+    optimizer_mac_bytes: int | None = None
 
     @classmethod
     def of_layer(cls, layer: LayerRecord, name: str | None = None,
@@ -55,9 +66,21 @@ class Row:
                    layer.calls, layer.params, layer.flops, layer.mac, layer.mac_bytes,
                    layer.intensity, layer.parallelism, block.fragments, block.branches,
                    block.kernels, block.elementwise_mac_share, block.movement_mac_share,
+                   layer.peak_bytes,
                    None if timed is None else timed.seconds * 1e3,
                    None if timed is None else timed.share,
-                   None if timed is None else timed.bound.value)
+                   None if timed is None else timed.bound.value,
+                   layer.saved_bytes, **_phase_fields(layer))
+
+
+STEP_FIELDS = tuple(f"{phase}_{figure}" for figure in ("flops", "mac", "mac_bytes")
+                    for phase in ("forward", "backward", "optimizer"))
+
+
+def _phase_fields(layer: LayerRecord) -> dict[str, int]:
+    """A training step's figures of each phase it ran, as Row fields."""
+    return {f"{phases.phase}_{figure}": getattr(phases, figure) for phases in layer.phases
+            for figure in ("flops", "mac", "mac_bytes")}
 
 
 def selected_rows(analysis: Analysis, selection: RowSelection,

@@ -3,12 +3,14 @@ the end, and below it what the totals leave out (ops with no formula, modules ne
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
 from tabulate import tabulate
 
 from ..analysis import Analysis
+from ..graph import InputValue, TensorMeta
 from ..latency.estimate import LatencyEstimate
 from ..units import human, percent
 from .rows import Row, RowSelection, selected_rows, total_row
@@ -26,6 +28,23 @@ class Column:
     cell: Callable[[Row], str]
     legend: str = ""
     latency: bool = False  # shown only with a latency estimate
+    phase: str | None = None  # shown only for a training step that ran this phase ("": any)
+
+    def shown(self, latency: bool, phases: frozenset[str]) -> bool:
+        return (latency or not self.latency) and (self.phase is None or self.phase in phases
+                                                  or (self.phase == "" and bool(phases)))
+
+
+_SHORT = {"forward": "fwd", "backward": "bwd", "optimizer": "opt"}
+
+
+def _phase_columns(figure: str, header: str, markdown: str, unit: str = "") -> list[Column]:
+    """A training step's `figure` in each phase: `fwd FLOPs`, `bwd FLOPs`, `opt FLOPs`."""
+    return [Column(f"{short} {header}", f"{phase} {markdown}",
+                   lambda row, name=f"{phase}_{figure}": human(getattr(row, name), unit),
+                   "fwd / bwd / opt: a training step's forward, backward and optimizer"
+                   if (figure, phase) == ("flops", "forward") else "", phase=phase)
+            for phase, short in _SHORT.items()]
 
 
 COLUMNS = (
@@ -37,6 +56,13 @@ COLUMNS = (
     Column("MAC", "MAC (elements)", lambda row: human(row.mac),
            "MAC: memory access cost, elements read + written"),
     Column("MAC bytes", "MAC (bytes)", lambda row: human(row.mac_bytes, "B")),
+    *_phase_columns("flops", "FLOPs", "FLOPs"),
+    *_phase_columns("mac", "MAC", "MAC (elements)"),
+    *_phase_columns("mac_bytes", "MAC B", "MAC (bytes)", "B"),
+    Column("peak mem", "peak memory (bytes)", lambda row: human(row.peak_bytes, "B"),
+           "peak mem: most bytes of tensors live at once while it runs"),
+    Column("saved", "saved for backward (bytes)", lambda row: human(row.saved_bytes, "B"),
+           "saved: activations kept for the backward", phase=""),
     Column("FLOP/B", "FLOP/B", lambda row: f"{row.intensity:.2f}", "FLOP/B: FLOPs per MAC byte"),
     Column("parallel", "parallelism (per kernel)", lambda row: human(row.parallelism),
            "parallel: work items per kernel"),
@@ -55,8 +81,10 @@ COLUMNS = (
 
 #: The order in which columns are kept when the table must fit MAX_WIDTH: what a row is, then
 #: the paper's figures and the latency, then what explains them.
-PRIORITY = ("module", "type", "FLOPs", "MAC", "latency", "% time", "MAC bytes", "params", "bound",
-            "elem MAC", "parallel", "frags", "FLOP/B", "kernels", "branches")
+PRIORITY = ("module", "type", "FLOPs", "MAC", "latency", "% time", "fwd FLOPs", "bwd FLOPs",
+            "opt FLOPs", "MAC bytes", "peak mem", "saved", "params", "bound", "fwd MAC", "bwd MAC",
+            "opt MAC", "elem MAC", "parallel", "frags", "FLOP/B", "kernels", "branches",
+            "fwd MAC B", "bwd MAC B", "opt MAC B")
 PADDING = 2  # tabulate's least padding of a header in its column
 UNITS = "K/M/G/T = 10^3/10^6/10^9/10^12"
 
@@ -66,7 +94,8 @@ def render_table(analysis: Analysis, selection: RowSelection, markdown: bool = F
     """The table; on a terminal at most MAX_WIDTH columns wide unless `wide`, the columns that
     do not fit left out lowest priority first and named under it (markdown keeps them all)."""
     rows = [*selected_rows(analysis, selection, latency), total_row(analysis, latency)]
-    columns = [c for c in COLUMNS if latency is not None or not c.latency]
+    phases = frozenset(p.phase for p in analysis.totals.phases)
+    columns = [c for c in COLUMNS if c.shown(latency is not None, phases)]
     if not (markdown or wide):
         columns = _fitting(columns, rows)
     table = tabulate([[column.cell(row) for column in columns] for row in rows],
@@ -74,13 +103,14 @@ def render_table(analysis: Analysis, selection: RowSelection, markdown: bool = F
                      tablefmt="github" if markdown else "simple", stralign="right",
                      disable_numparse=True, colalign=("left", "left"))
     legend = [c.legend for c in columns if c.legend] + [UNITS]
-    left_out = [c.header for c in COLUMNS if c not in columns and (latency or not c.latency)]
+    left_out = [c.header for c in COLUMNS if c not in columns
+                and c.shown(latency is not None, phases)]
     if left_out:
         legend.append(f"Left out to fit {MAX_WIDTH} characters: {', '.join(left_out)} "
                       "(--wide shows them)")
     lines = [title_line(analysis), *_wrapped(". ".join(legend) + ".")]
     if latency is not None:
-        lines.extend(_wrapped(latency_line(latency)))
+        lines.extend(_wrapped(latency_line(latency, analysis)))
     lines += ["", table, "", *footer_lines(analysis)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -104,18 +134,60 @@ def _fitting(columns: list[Column], rows: list[Row]) -> list[Column]:
     return [c for c in columns if c.header in kept]
 
 
-def latency_line(latency: LatencyEstimate) -> str:
+def latency_line(latency: LatencyEstimate, analysis: Analysis) -> str:
     how = ("fused as an inference engine runs it (conv+BN+activation, linear+activation, "
            "add+activation; no Python costs)" if latency.fused else "run eagerly by PyTorch")
-    return (f"Latency: estimated on platform profile {latency.profile} ({latency.device}, "
+    line = (f"Latency: estimated on platform profile {latency.profile} ({latency.device}, "
             f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}.")
+    if analysis.graph.step is not None:
+        line += (" The backward and optimizer ops are estimated with the rates calibrated for "
+                 "the forward kernel class of the same kind and shape (a convolution's "
+                 "gradients as convolutions, a matmul's as matmuls): calibration times no "
+                 "backward kernels.")
+    return line
 
 
 def title_line(analysis: Analysis) -> str:
-    inputs = ", ".join(f"{i.name} {'x'.join(map(str, i.tensor.shape))} {i.tensor.dtype}"
-                       for i in analysis.inputs) or "no tensor inputs"
+    """What ran on what: the model, its inputs in the order of the call (a tensor by shape and
+    dtype, a plain value as it is, an object by its type and the tensors inside it), the mode
+    and where it was traced."""
+    described = [f"{i.name} {_shape(i.tensor)} {i.tensor.dtype}" for i in analysis.inputs]
+    for offset, value in enumerate(analysis.graph.input_values):
+        described.insert(value.after + offset, f"{value.name} {_input_value(value)}")
+    inputs = ", ".join(described) or "no tensor inputs"
     mode = "train" if analysis.graph.training else "eval"
+    step = analysis.graph.step
+    if step is not None:
+        mode = "a training step: forward, loss, backward" + (
+            f", {step} update" if step != "backward" else "") + f"; {mode}"
     return f"{analysis.model_type} on {inputs} ({mode} mode, traced on {analysis.graph.device})"
+
+
+def _shape(tensor: TensorMeta) -> str:
+    return "x".join(map(str, tensor.shape))
+
+
+def _input_value(value: InputValue) -> str:
+    """`4096`, `True`; `KVCache(160 tensors of 1x8x4097x128 float32, 2.69GB)`: the tensors
+    inside an object by shape and dtype, the most common first (three kinds at most), and their
+    bytes."""
+    if value.value is not None:
+        return value.value
+    if not value.tensors:
+        return value.type
+    kinds = Counter((_shape(t), t.dtype) for t in value.tensors)
+    count = len(value.tensors)
+    size = human(sum(t.numel * t.itemsize for t in value.tensors), "B")
+    if len(kinds) == 1:
+        (shape, dtype), = kinds
+        held = f"{count} tensor{'s' if count != 1 else ''} of {shape} {dtype}"
+    else:
+        common = kinds.most_common(3)
+        held = f"{count} tensors: " + ", ".join(f"{n} of {shape} {dtype}"
+                                                for (shape, dtype), n in common)
+        if len(kinds) > 3:
+            held += f" and {len(kinds) - 3} more shapes"
+    return f"{value.type}({held}, {size})"
 
 
 def footer_lines(analysis: Analysis) -> list[str]:

@@ -4,7 +4,8 @@ A TARGET names code that builds a model: `path/to/file.py:factory` or `package.m
 optionally with literal keyword arguments, `file.py:factory(width=0.5)`; or a saved model, a
 torch.export archive (`model.pt2`) or, if trusted, a pickle (`model.pt`; serialized.py). A file
 is imported as `python file.py` would see it, its directory first on sys.path, so it can import
-modules beside it. The factory returns a module, `(module, inputs)` or `(module, args, kwargs)`.
+modules beside it. The factory returns a module, `(module, inputs)` or `(module, args, kwargs)`,
+and may add a loss function last, `(module, inputs, loss)`, for a training step (step.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -58,6 +59,7 @@ class LoadedModel:
     model: nn.Module
     inputs: Inputs | None
     location: SourceLocation
+    loss: Callable[[Any], Any] | None = None  # a training step's, if the factory gave one
 
 
 def parse_target(text: str) -> Target:
@@ -93,9 +95,13 @@ def load(text: str, base: Path | None = None, *, trust_pickle: bool = False) -> 
     except Exception as error:
         raise CostlensError(f"{target.text}: the factory raised "
                             f"{type(error).__name__}: {first_line(error)}") from error
+    loss = None
+    if isinstance(built, tuple) and len(built) in (3, 4) and callable(built[-1]) \
+            and not isinstance(built[-1], nn.Module):
+        built, loss = built[:-1], built[-1]
     model, inputs = _model_and_inputs(target, built)
     location = _definition(factory, module, target.factory.split('.')[0])
-    return LoadedModel(target, model, inputs, location)
+    return LoadedModel(target, model, inputs, location, loss)
 
 
 def model_inputs(loaded: LoadedModel, shapes: Sequence[str] = (),
@@ -308,7 +314,8 @@ def _model_and_inputs(target: Target, built: Any) -> tuple[nn.Module, Inputs | N
             args, _ = split_inputs(built[1])
             return built[0], Inputs(args, dict(built[2]))
     raise CostlensError(f"{target.text}: the factory returned {_describe(built)}; expected a "
-                        "torch.nn.Module, (module, inputs) or (module, args, kwargs)")
+                        "torch.nn.Module, (module, inputs) or (module, args, kwargs), "
+                        "optionally with a loss function last")
 
 
 def _describe(value: Any) -> str:

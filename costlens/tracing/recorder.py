@@ -19,8 +19,10 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ..graph import ModuleCall, OpInput, OpNode, TensorMeta
+from ..graph import ModuleCall, OpInput, OpNode, Phase, TensorMeta
+from .data_sizes import DataDependentSizes
 from .fast_meta import FAST_META
+from .fused_backward import with_fused_backward
 from .locations import user_location
 
 V = TypeVar("V")
@@ -132,6 +134,13 @@ class Recorder(TorchDispatchMode):
         self.parts: list[list[OpNode]] = []
         self.quiet = False
         self.failure: OpFailure | None = None
+        self.sizes = DataDependentSizes()  # on the meta device: nonzero on one-hot masks
+        # a training step: which phase runs, and per autograd node (by sequence number) the
+        # module call of the forward op that made it, so a backward op is charged to it
+        self.phase = Phase.FORWARD
+        self.training_step = False
+        self.grad_calls: dict[int, int] = {}
+        self.param_calls: dict[str, int] = {}
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -142,8 +151,12 @@ class Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
-        if self.quiet or func in _METADATA_OPS or not isinstance(func, torch._ops.OpOverload):
+        if self.quiet or func in _METADATA_OPS or not isinstance(func, torch._ops.OpOverload) \
+                or func.namespace == "profiler":
             return func(*args, **kwargs)
+        if self.phase is Phase.OPTIMIZER and self.on_meta and not any(
+                t.is_meta for t in tensors_in((args, kwargs))):
+            return func(*args, **kwargs)  # the optimizer's step counter, a real CPU scalar
         if _is_composite(func):  # reached us undecomposed (from a decomposition): split it
             with self:
                 return func.decompose(*args, **kwargs)
@@ -154,6 +167,8 @@ class Recorder(TorchDispatchMode):
             decomposition = torch._decomp.decomposition_table.get(func)
         if decomposition is None:
             out = self._run(func, name, tags, args, kwargs)
+            if self.on_meta:
+                self.sizes.follow(func, args, out)
             self.record(name, func._schema, tags, func.is_view, args, kwargs, out)
             return out
         self.parts.append([])
@@ -167,8 +182,12 @@ class Recorder(TorchDispatchMode):
 
     def _run(self, func: Any, name: str, tags: tuple[str, ...], args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        if self.on_meta and name in _VALUE_OPS:
+        if self.on_meta and name in _VALUE_OPS and any(
+                t.is_meta for t in tensors_in((args, kwargs))):
             raise NeedsRealTensors(name)
+        sized = self.sizes.sized(func, args) if self.on_meta else None
+        if sized is not None:
+            return sized
         try:
             if self.on_meta and func in FAST_META:
                 out = FAST_META[func](args, kwargs)
@@ -186,9 +205,13 @@ class Recorder(TorchDispatchMode):
             raise
 
     def run_fused(self, func: Callable[..., Any], op: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a fused function without recording its parts, then record it as one op."""
+        """Run a fused function without recording its parts, then record it as one op; in a
+        training step, its backward is one fused op too (fused_backward.py)."""
         if self.quiet:
             return func(*args, **kwargs)
+        if self.training_step and torch.is_grad_enabled() and any(
+                t.requires_grad for t in tensors_in((args, kwargs))):
+            return with_fused_backward(self, func, op, args, kwargs)
         self.quiet = True
         try:
             out = func(*args, **kwargs)
@@ -200,21 +223,27 @@ class Recorder(TorchDispatchMode):
     def record(self, name: str, schema: Any, tags: tuple[str, ...], view: bool,
                args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
                parts: tuple[OpNode, ...] = ()) -> None:
-        call = self.calls.current
+        call = self.calls.current if self.phase is Phase.FORWARD else None
         if call is None:
-            return
+            if not (self.training_step and self.calls.calls):
+                return
+            call = self._step_call(args, kwargs)
         inputs: list[OpInput] = []
         attrs: list[tuple[str, Any]] = []
         written: list[Tensor] = []
         writes = _written_arguments(name, schema)
+        read: list[Tensor] = []  # the tensor of each input, in order
         for argument, value in _bind(name, schema, args, kwargs):
             if isinstance(value, Tensor):
                 inputs.append(self._input(argument, value))
+                read.append(value)
                 if argument in writes:
                     written.append(value)
             elif type(value) in _SEQUENCES and any(isinstance(v, Tensor) for v in value):
-                inputs.extend(self._input(f"{argument}[{i}]", v)
-                              for i, v in enumerate(value) if isinstance(v, Tensor))
+                for i, v in enumerate(value):
+                    if isinstance(v, Tensor):
+                        inputs.append(self._input(f"{argument}[{i}]", v))
+                        read.append(v)
             else:
                 attrs.append((argument, value if type(value) in _PLAIN else _attr(value)))
         if isinstance(out, Tensor):
@@ -227,7 +256,9 @@ class Recorder(TorchDispatchMode):
         sink = self.parts[-1] if self.parts else self.nodes
         node = OpNode(index=len(sink), op=name, inputs=tuple(inputs), outputs=described,
                       attrs=tuple(attrs), tags=tags, call=call, view=view,
-                      source=user_location(), parts=parts)
+                      source=user_location(), parts=parts, phase=self.phase)
+        if self.training_step and self.phase is Phase.FORWARD and not self.parts:
+            self._remember_grad_calls(read, inputs)
         sink.append(node)
         if self.parts:  # an op inside a decomposition: its tensors stay inside it
             return
@@ -235,6 +266,63 @@ class Recorder(TorchDispatchMode):
             self.producers[tensor] = (node.index, meta)
         for tensor in written:
             self.base_writers[_base_of(tensor)] = node.index
+
+    def record_tensors(self, name: str, inputs: list[tuple[str, Tensor]],
+                       attrs: list[tuple[str, Any]], outputs: list[Tensor]) -> None:
+        """Record an op that has no aten schema to bind (a fused kernel's backward)."""
+        call = self._step_call((), {})
+        node = OpNode(index=len(self.nodes), op=name,
+                      inputs=tuple(self._input(arg, tensor) for arg, tensor in inputs),
+                      outputs=tuple(map(meta_of, outputs)), attrs=tuple(attrs), tags=(),
+                      call=call, source=user_location(), phase=self.phase)
+        self.nodes.append(node)
+        for tensor, meta in zip(outputs, node.outputs):
+            self.producers[tensor] = (node.index, meta)
+
+    def _step_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+        """The module call a training step's op outside any forward is charged to: a backward
+        op, that of the forward op its autograd node differentiates (a parameter's gradient
+        accumulation: its module's); an optimizer op, that of the module owning the parameter
+        (or the state) it updates; the loss, the model's."""
+        if self.phase is Phase.BACKWARD:
+            node = torch._C._current_autograd_node()
+            if node is not None:
+                found = self.grad_calls.get(node._sequence_nr())
+                if found is not None:
+                    return found
+                variable = getattr(node, "variable", None)  # AccumulateGrad's parameter
+                if isinstance(variable, Tensor):
+                    return self._owner_call(variable)
+        elif self.phase is Phase.OPTIMIZER:
+            for tensor in tensors_in((args, kwargs)):
+                owner = self._owner_call(tensor)
+                if owner:
+                    return owner
+        return 0
+
+    def _owner_call(self, tensor: Tensor) -> int:
+        """The call of the module a parameter (or its optimizer state, or what is made of
+        either) belongs to."""
+        origin = self.origins.get(tensor)
+        if origin is not None and origin.startswith(("param:", "state:")):
+            name = origin.partition(":")[2].partition(":")[0]  # state:<parameter>:<key>
+            return self.param_calls.get(name.rpartition(".")[0], 0)
+        made = self.producers.get(tensor)
+        return self.nodes[made[0]].call if made is not None else 0
+
+    def _remember_grad_calls(self, read: list[Tensor], inputs: list[OpInput]) -> None:
+        """Each input's autograd node belongs to the op that produced the input: autograd makes
+        a node after the op returns, so it is first seen here, where a later op reads it."""
+        for tensor, item in zip(read, inputs):
+            function = tensor.grad_fn
+            if function is not None and item.producer is not None:
+                self.grad_calls.setdefault(function._sequence_nr(),
+                                           self.nodes[item.producer].call)
+
+    def describe(self, name: str, tensor: Tensor) -> OpInput:
+        """A tensor the traced call leaves behind (an output, a gradient), with where it came
+        from, as an op input would be."""
+        return self._input(name, tensor)
 
     def _input(self, arg: str, tensor: Tensor) -> OpInput:
         made = self.producers.get(tensor)

@@ -15,6 +15,7 @@ hooks removed, the global RNG state kept.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import traceback
 from types import TracebackType
 from typing import Any, Iterator
@@ -25,6 +26,7 @@ from torch.utils._pytree import keystr, tree_flatten_with_path, tree_map
 
 from ..errors import CostlensError, first_line
 from ..graph import GraphInput, ModuleInfo, OpGraph
+from .input_values import input_value, is_object, object_for_run
 from .locations import boundary, construction_site
 from .recorder import (
     FusedFunctions,
@@ -35,6 +37,7 @@ from .recorder import (
     Recorder,
     meta_of,
 )
+from .step import TrainStep, run_step
 
 # Most parameter and buffer bytes costlens copies (or materializes, for a model on the meta
 # device) to run a model on real tensors.
@@ -101,15 +104,17 @@ def _called_with(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """The model's tensor inputs as `args[0] 1x3x32 float32`."""
     tensors = [f"{_input_name(path)} {'x'.join(map(str, value.shape)) or 'scalar'} "
                f"{str(value.dtype).removeprefix('torch.')}"
-               for path, value in tree_flatten_with_path((args, kwargs))[0]
+               for path, value in tree_flatten_with_path((args, kwargs), is_leaf=is_object)[0]
                if isinstance(value, Tensor)]
     return ", ".join(tensors) or "no tensor inputs"
 
 
 def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None, *,
           is_known: KnownOp | None = None, train: bool = False, real: bool = False,
-          dtype: torch.dtype | None = None) -> OpGraph:
-    """Run `model(*args, **kwargs)` once and return every aten op it ran.
+          dtype: torch.dtype | None = None, step: TrainStep | None = None) -> OpGraph:
+    """Run `model(*args, **kwargs)` once and return every aten op it ran; with `step`, a whole
+    training step (in training mode): the forward, the loss, its backward and the optimizer's
+    update (step.py), each op marked with its phase.
 
     `is_known(op, tags)` says whether an op will be costed; an unknown op that torch can
     decompose is recorded with its decomposition as parts. `train` traces in training mode
@@ -127,10 +132,12 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     kwargs = dict(kwargs or {})
     names = {id(module): name for name, module in model.named_modules()}
+    train = train or step is not None
     reason = "asked for"
     try:
         if not real:
-            return _attempt(model, names, args, kwargs, is_known, train, dtype, real=False)
+            return _attempt(model, names, args, kwargs, is_known, train, dtype, step,
+                            real=False)
     except NeedsRealTensors as need:
         reason = f"{need.op} needs tensor values, which the meta device does not have"
     except _ForwardFailed as failed:
@@ -141,50 +148,64 @@ def trace(model: nn.Module, args: Any = (), kwargs: dict[str, Any] | None = None
     if refusal:
         raise CostlensError(f"{reason}, and {refusal}")
     try:
-        graph = _attempt(model, names, args, kwargs, is_known, train, dtype, real=True)
+        graph = _attempt(model, names, args, kwargs, is_known, train, dtype, step, real=True)
     except _ForwardFailed as failed:
         raise failed.as_error(model, names, _called_with(args, kwargs)) from None
     note = f"traced on real {graph.device} tensors: {reason}"
-    return OpGraph(graph.model_type, graph.inputs, graph.modules, graph.calls, graph.nodes,
-                   graph.device, graph.training, (note,))
+    return dataclasses.replace(graph, notes=(note,))
 
 
 @boundary
 def _attempt(model: nn.Module, names: dict[int, str], args: tuple[Any, ...],
              kwargs: dict[str, Any], is_known: KnownOp | None, train: bool,
-             dtype: torch.dtype | None, *, real: bool) -> OpGraph:
-    """One traced forward, on meta stand-ins or on real copies; the model is restored after."""
+             dtype: torch.dtype | None, step: TrainStep | None, *, real: bool) -> OpGraph:
+    """One traced forward (or training step), on meta stand-ins or on real copies; the model
+    is restored after."""
     calls = ModuleCalls(names)
     recorder = Recorder(calls, is_known, on_meta=not real)
+    recorder.training_step = step is not None
     device = _real_device(model) if real else torch.device("meta")
     generator = torch.Generator().manual_seed(0)
     state = _real_state(model, device, generator, dtype) if real else _meta_state(model, dtype)
+    if step is not None:
+        _require_grad(model, state)
     run_args, run_kwargs = tree_map(
         lambda value: _tensor_for_run(value, device, generator) if isinstance(value, Tensor)
-        else value, (args, kwargs))
+        else object_for_run(value, lambda tensor: _tensor_for_run(tensor, device, generator)),
+        (args, kwargs))
     buffers = {name for name, _ in model.named_buffers(remove_duplicate=False)}
     for name, tensor in state.items():
         recorder.origins.setdefault(tensor, f"{'buffer' if name in buffers else 'param'}:{name}")
-    graph_inputs = []
-    for path, value in tree_flatten_with_path((run_args, run_kwargs))[0]:
+    graph_inputs, values = [], []
+    for path, value in tree_flatten_with_path((run_args, run_kwargs), is_leaf=is_object)[0]:
+        name = _input_name(path)
         if isinstance(value, Tensor):
-            name = _input_name(path)
             recorder.origins[value] = f"input:{name}"
             graph_inputs.append(GraphInput(name, meta_of(value)))
+        elif (described := input_value(name, value, len(graph_inputs), recorder.origins)):
+            values.append(described)
     hooks: list[Any] = []
     try:
         with _model_restored(model), contextlib.ExitStack() as stack:
             calls.install(model, hooks)
             model.train(train)
-            stack.enter_context(torch.no_grad())
+            stack.enter_context(torch.no_grad() if step is None else torch.enable_grad())
             stack.enter_context(_rng_kept(device))
             if not real:
                 stack.enter_context(torch.device("meta"))
             stack.enter_context(FusedFunctions(recorder))
             stack.enter_context(recorder)
-            torch.func.functional_call(model, state, run_args, run_kwargs, tie_weights=True,
-                                       strict=False)
-    except NeedsRealTensors:
+            output = torch.func.functional_call(model, state, run_args, run_kwargs,
+                                                tie_weights=True, strict=False)
+            held = [recorder.describe("output" + keystr(path), tensor) for path, tensor
+                    in tree_flatten_with_path(output)[0] if isinstance(tensor, Tensor)]
+            if step is not None:
+                recorder.param_calls = {call.module: call.index for call in reversed(calls.calls)}
+                trained = list({id(t): (name, t) for name, t in state.items()}.values())
+                run_step(step, recorder, output, trained)
+                held += [recorder.describe(f"grad:{name}", t.grad) for name, t in trained
+                         if t.grad is not None]
+    except (NeedsRealTensors, CostlensError):
         raise
     except Exception as error:
         raise _ForwardFailed(error, recorder.failure) from error
@@ -194,8 +215,19 @@ def _attempt(model: nn.Module, names: dict[int, str], args: tuple[Any, ...],
     return OpGraph(
         model_type=type(model).__name__, inputs=tuple(graph_inputs),
         modules=_module_infos(model), calls=tuple(calls.calls), nodes=tuple(recorder.nodes),
-        device=device.type, training=train,
+        device=device.type, training=train, step=None if step is None else step.name,
+        notes=recorder.sizes.notes(), input_values=tuple(values), held=tuple(held),
     )
+
+
+def _require_grad(model: nn.Module, state: dict[str, Tensor]) -> None:
+    """The stand-ins of the parameters a training step trains (floating ones the model trains:
+    a frozen one gets no gradient) require gradients; buffers and inputs do not, so autograd
+    computes no gradient for the first layer's input, as in training."""
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        tensor = state[name]
+        if parameter.requires_grad and (tensor.dtype.is_floating_point or tensor.dtype.is_complex):
+            tensor.requires_grad_(True)
 
 
 @contextlib.contextmanager

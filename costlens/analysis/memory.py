@@ -1,0 +1,179 @@
+"""The memory a run holds: the bytes of tensors live while each op runs, by liveness over the op
+graph in execution order, as an eager PyTorch run allocates and frees them.
+
+Weights, buffers, the inputs and an optimizer's state are held throughout. Every other tensor is
+an op's output: its storage is allocated when the op runs, unless the op is a view or writes in
+place (the output shares its input's storage, counted once however many views it has), and
+freed after the last op that reads it, or any view of it, unless the call leaves it behind (its
+outputs, a training step's gradients), and not before the module call it was passed to returns:
+the caller's frame holds its arguments (a Sequential's `input`) until then. In a training step
+the activations autograd saves for backward are exactly those its backward ops read, so they
+live until then. What a kernel
+allocates for itself (a convolution's workspace) is not seen, nor what the allocator rounds up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Sequence
+
+from ..graph import OpGraph, OpInput, OpNode, Phase, TensorMeta
+
+StorageKey = Hashable
+
+
+@dataclass(frozen=True)
+class Memory:
+    """`live[i]`: bytes live while op i runs (held ones included); `held`: bytes held
+    throughout; `saved[i]`: in a training step, the bytes of op i's outputs that the backward
+    reads (0 otherwise)."""
+
+    live: tuple[int, ...]
+    held: int
+    saved: tuple[int, ...]
+
+    def peak(self, indices: Sequence[int] | None = None) -> int:
+        """The most bytes live while any of the ops run (all of them by default)."""
+        chosen = range(len(self.live)) if indices is None else indices
+        return max((self.live[i] for i in chosen), default=self.held)
+
+
+def memory(graph: OpGraph) -> Memory:
+    nodes = graph.nodes
+    held: dict[StorageKey, int] = {}  # storages held throughout, by key: their bytes
+    fresh: dict[StorageKey, list[int]] = {}  # op outputs: [bytes, first op, last op]
+    outputs: list[list[StorageKey]] = []  # per op, the storage of each output
+    saved_by: dict[StorageKey, bool] = {}  # read by a backward op
+
+    def storage(item: OpInput) -> StorageKey:
+        if item.producer is not None:
+            made = outputs[item.producer]
+            return made[_output_index(nodes[item.producer], item.tensor)] if made else \
+                ("empty", item.producer)
+        key = ("origin", item.origin) if item.origin is not None else (
+            "constant", item.tensor.shape, item.tensor.stride, item.tensor.dtype)
+        held[key] = max(held.get(key, 0), _bytes(item.tensor))
+        return key
+
+    statements = _Statements(graph)
+    for node in nodes:
+        read = [storage(item) for item in node.inputs]
+        held_until = statements.of(node) if node.phase is Phase.FORWARD else ()
+        for key in read:
+            if key in fresh:
+                entry = fresh[key]
+                entry[2] = max(entry[2], node.index)
+                if node.phase is Phase.BACKWARD:
+                    saved_by[key] = True
+                for first, last in held_until:  # an argument made before the statement
+                    if entry[1] < first:
+                        entry[2] = max(entry[2], last)
+        shared = _aliased_input(node)
+        made = []
+        for position, tensor in enumerate(node.outputs):
+            if shared is not None and read:
+                made.append(read[shared])
+            else:
+                key = ("op", node.index, position)
+                fresh[key] = [_bytes(tensor), node.index, node.index]
+                made.append(key)
+        outputs.append(made)
+    end = len(nodes) - 1
+    for item in graph.held:
+        key = storage(item)
+        if key in fresh:
+            fresh[key][2] = end
+    held_bytes = sum(held.values())
+    change = [0] * (len(nodes) + 1)
+    saved = [0] * len(nodes)
+    for key, (size, first, last) in fresh.items():
+        change[first] += size
+        change[last + 1] -= size
+        if saved_by.get(key) and nodes[first].phase is Phase.FORWARD:
+            saved[first] += size
+    live, running = [], held_bytes
+    for index in range(len(nodes)):
+        running += change[index]
+        live.append(running)
+    return Memory(tuple(live), held_bytes, tuple(saved))
+
+
+class _Statements:
+    """The statements of the forwards, as far as the trace can tell them: in each module's
+    forward, a run of consecutive ops and module calls issued from one line of code. Python
+    keeps what a statement reads alive until the statement is done, whatever reads it last:
+    in `out = self.bn(self.conv(out))` the old `out` lives until the assignment, through the
+    conv and the batch norm; in `return self.relu(out + identity)` the sum's inputs live
+    through the activation; and a module call's arguments live until it returns."""
+
+    def __init__(self, graph: OpGraph) -> None:
+        spans = [(len(graph.nodes), -1)] * len(graph.calls)  # each call's forward ops
+        for node in graph.nodes:
+            if node.phase is Phase.FORWARD:
+                for call in graph.call_chain(node.call):
+                    first, last = spans[call.index]
+                    spans[call.index] = (min(first, node.index), max(last, node.index))
+        items: dict[int | None, list[tuple[int, int, object, tuple[str, int]]]] = {}
+        for node in graph.nodes:  # a module's own ops, then the calls it made, in order
+            if node.phase is Phase.FORWARD:
+                items.setdefault(node.call, []).append(
+                    (node.index, node.index, node.source, ("op", node.index)))
+        for call in graph.calls:
+            first, last = spans[call.index]
+            if last >= 0:
+                items.setdefault(call.parent, []).append(
+                    (first, last, call.source, ("call", call.index)))
+        self.span: dict[tuple[str, int], tuple[int, int]] = {}
+        for members in items.values():
+            members.sort(key=lambda item: item[0])
+            start = 0
+            for end in range(1, len(members) + 1):
+                if end == len(members) or members[end][2] is None \
+                        or members[end][2] != members[start][2]:
+                    span = (members[start][0], max(item[1] for item in members[start:end]))
+                    for item in members[start:end]:
+                        self.span[item[3]] = span
+                    start = end
+        self.graph = graph
+
+    def of(self, node: OpNode) -> list[tuple[int, int]]:
+        """The spans of the statements the op runs in, at every level of module calls."""
+        found = [self.span[("op", node.index)]]
+        found.extend(self.span[("call", call.index)] for call in self.graph.call_chain(node.call)
+                     if ("call", call.index) in self.span)
+        return found
+
+
+def _aliased_input(node: OpNode) -> int | None:
+    """Which input's storage the op's outputs share: a view's, an in-place op's `self`, an
+    out= variant's `out`; None when it allocates its outputs."""
+    for position, item in enumerate(node.inputs):
+        if item.arg == "out" or item.arg.startswith("out["):
+            return position
+    if node.view or node.packet.endswith("_") or node.packet in _UNMARKED_VIEWS:
+        for position, item in enumerate(node.inputs):
+            if item.arg in ("self", "input"):
+                return position
+        return 0 if node.inputs else None
+    return None
+
+
+#: Ops whose outputs share their input's storage though their schemas do not say so.
+_UNMARKED_VIEWS = frozenset({"aten._unsafe_view", "aten.unsafe_split",
+                             "aten.unsafe_split_with_sizes", "aten.unsafe_chunk",
+                             "aten.lift_fresh", "aten.alias"})
+
+
+def _output_index(node: OpNode, tensor: TensorMeta) -> int:
+    """Which of the producer's outputs an input is: the same description (the recorder reuses
+    it), else an equal one, else the first."""
+    for position, output in enumerate(node.outputs):
+        if output is tensor:
+            return position
+    for position, output in enumerate(node.outputs):
+        if output == tensor:
+            return position
+    return 0
+
+
+def _bytes(tensor: TensorMeta) -> int:
+    return tensor.footprint * tensor.itemsize
