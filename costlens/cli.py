@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -34,8 +35,16 @@ from .linting.targets import TargetConfig
 from .measure import ROUNDS
 from .measure.device import CPU, DEVICES, Device, device_for
 from .report import FORMATS, SORT_KEYS, RowSelection, render
-from .report.diagnostics import LintRun, render_github, render_json, render_text, summary
+from .report.diagnostics import (
+    LintRun,
+    render_github,
+    render_json,
+    render_text,
+    summary,
+)
 from .report.sarif import render_sarif
+from .review.diff import FIGURES
+from .review.formats import COMPARE_FORMATS, DIFF_FORMATS
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -73,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calibrate(commands)
     _add_bench(commands)
     _add_guidelines(commands)
+    _add_diff(commands)
+    _add_compare(commands)
     return parser
 
 
@@ -200,6 +211,72 @@ def _add_guidelines(commands: argparse._SubParsersAction) -> None:
     guidelines.set_defaults(handler=_guidelines)
 
 
+def _add_diff(commands: argparse._SubParsersAction) -> None:
+    diff = commands.add_parser(
+        "diff", help="what a change costs: totals and per-layer changes between two models",
+        description="Compare the costs of BASE and NEW, each a TARGET or a JSON report of "
+                    "`costlens report --format json`: the totals and every layer matched by "
+                    "module path. With --rev REV: TARGET as the code stands against TARGET at "
+                    "git revision REV. Exit 0, 1 when a total grows past a --fail-above "
+                    "limit, 2 on an error.")
+    diff.add_argument("base", metavar="BASE",
+                      help="a TARGET or a JSON report; with --rev, the TARGET. " + _TARGET_HELP)
+    diff.add_argument("new", metavar="NEW", nargs="?",
+                      help="a TARGET or a JSON report (none with --rev)")
+    diff.add_argument("--rev", metavar="REV",
+                      help="compare TARGET with TARGET at git revision REV (a commit, branch or "
+                           "tag), read from a temporary copy of its files; the working tree "
+                           "and the index are left as they are")
+    _add_input_options(diff)
+    diff.add_argument("--platform", metavar="PROFILE",
+                      help="add the estimated latency, from a platform profile: a file from "
+                           "`costlens calibrate` or a built-in name "
+                           f"({', '.join(builtin_profiles()) or 'none'}); a JSON report side "
+                           "must carry latency from that profile")
+    diff.add_argument("--fuse", action="store_true",
+                      help="with --platform: cost the models as an inference engine runs them")
+    diff.add_argument("--depth", type=_non_negative,
+                      help="table and markdown: layers down to this depth (default 2); the "
+                           "JSON holds every layer")
+    diff.add_argument("--format", choices=DIFF_FORMATS, default="table",
+                      help="table (default), markdown (a pull-request comment), json or html "
+                           "(one self-contained page)")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write the diff to FILE")
+    diff.add_argument("--fail-above", metavar="LIMITS",
+                      help="exit 1 when a total grows past its limit, e.g. "
+                           "flops=5%%,latency=3%% (figures: "
+                           f"{', '.join(f.name for f in FIGURES)}; latency needs --platform)")
+    diff.set_defaults(handler=_diff)
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser(
+        "compare", help="one row per model: params, FLOPs, MAC, kernels, estimated latency",
+        description="The ShuffleNet V2 paper's Table 8 for your candidates: one row per "
+                    "TARGET (or JSON report of `costlens report --format json`), in the order "
+                    "given, with --platform the estimated latency, the FLOP rate it means and "
+                    "what bounds it. A target that fails is reported on stderr; the others "
+                    "are still shown, and the exit code is 2.")
+    compare.add_argument("targets", metavar="TARGET", nargs="+",
+                         help=f"{_TARGET_HELP}; or a JSON report")
+    _add_input_options(compare)
+    compare.add_argument("--platform", metavar="PROFILE",
+                         help="add the estimated latency, attained FLOP/s and bound, from a "
+                              "platform profile: a file from `costlens calibrate` or a "
+                              f"built-in name ({', '.join(builtin_profiles()) or 'none'})")
+    compare.add_argument("--fuse", action="store_true",
+                         help="with --platform: cost the models as an inference engine runs "
+                              "them")
+    compare.add_argument("--format", choices=COMPARE_FORMATS, default="table",
+                         help="table (default), markdown, json, csv or html (one "
+                              "self-contained page, with FLOPs against latency drawn)")
+    compare.add_argument("-o", "--output", metavar="FILE", help="write the comparison to FILE")
+    compare.add_argument("--jobs", type=_positive, metavar="N",
+                         help="analyze the TARGETs in N worker processes at once (default: "
+                              "one per core)")
+    compare.set_defaults(handler=_compare)
+
+
 _TARGET_HELP = ("path/to/file.py:factory or package.module:factory, optionally with literal "
                 "arguments: 'file.py:factory(width=0.5)'; or a saved model: model.pt2 "
                 "(torch.export), model.pt (a pickle, with --trust-pickle)")
@@ -304,6 +381,90 @@ def _check_report_options(options: argparse.Namespace) -> None:
     if options.wide and options.format != "table":
         raise CostlensError(f"--wide applies to the table; {options.format} always holds "
                             "every figure")
+
+
+def _diff(options: argparse.Namespace) -> int:
+    from .review.collect import diff_sides, revision_sides
+    from .review.diff import NO_LATENCY, breaches, diff_reports, parse_limits
+    from .review.diff_render import headline
+    from .review.formats import DIFF_RENDERERS as RENDERERS
+    from .review.sources import Request, is_report, shared_platform
+
+    limits = parse_limits(options.fail_above) if options.fail_above is not None else {}
+    if options.rev is not None:
+        if options.new is not None:
+            raise CostlensError("--rev compares one TARGET with itself at the revision: give "
+                                "one TARGET, not two")
+        if is_report(options.base):
+            raise CostlensError(f"--rev reads a TARGET's code at the revision; {options.base} "
+                                "is a JSON report")
+    elif options.new is None:
+        raise CostlensError("give BASE and NEW, each a TARGET or a JSON report, or one TARGET "
+                            "with --rev REV")
+    if options.fuse and not options.platform:
+        raise CostlensError("--fuse applies to the latency estimate: give --platform too")
+    if options.format == "json" and options.depth is not None:
+        raise CostlensError("--depth selects the layers of the table and markdown; the JSON "
+                            "diff always holds every layer")
+    sides = [options.base] if options.rev is not None else [options.base, options.new]
+    given = [flag for flag, value in (("--input", options.input), ("--dtype", options.dtype),
+                                      ("--train", options.train),
+                                      ("--train-step", options.train_step),
+                                      ("--trust-pickle", options.trust_pickle)) if value]
+    if given and all(is_report(side) for side in sides):
+        raise CostlensError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                            "TARGETs, and BASE and NEW are both JSON reports")
+    if "latency" in limits and not options.platform and not any(map(is_report, sides)):
+        raise CostlensError(NO_LATENCY)  # said before the analysis, not after
+    request = Request("", tuple(options.input), options.dtype, options.train,
+                      options.trust_pickle,
+                      load_profile(options.platform) if options.platform else None,
+                      options.fuse, **_step_options(options))
+    if options.rev is not None:
+        base, new = revision_sides(options.base, options.rev, request, options.debug)
+    else:
+        base, new = diff_sides(options.base, options.new, request, options.debug)
+    diff = diff_reports(base, new, shared_platform([base, new]))
+    failed = breaches(diff, limits)
+    _write(RENDERERS[options.format](diff, 2 if options.depth is None else options.depth),
+           options.output)
+    if options.output:  # the terminal still says how it went
+        print(f"{headline(diff)}; written to {options.output}.")
+    for breach in failed:
+        print(f"costlens: {breach.message}", file=sys.stderr)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def _compare(options: argparse.Namespace) -> int:
+    from .review.collect import compare_sides
+    from .review.compare import compare
+    from .review.formats import COMPARE_RENDERERS as RENDERERS
+    from .review.sources import Request, Side, is_report, shared_platform
+
+    if options.fuse and not options.platform:
+        raise CostlensError("--fuse applies to the latency estimate: give --platform too")
+    given = [flag for flag, value in (("--input", options.input), ("--dtype", options.dtype),
+                                      ("--train", options.train),
+                                      ("--train-step", options.train_step),
+                                      ("--trust-pickle", options.trust_pickle),
+                                      ("--jobs", options.jobs)) if value]
+    if given and all(is_report(target) for target in options.targets):
+        raise CostlensError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+                            "TARGETs, and every one given is a JSON report")
+    request = Request("", tuple(options.input), options.dtype, options.train,
+                      options.trust_pickle,
+                      load_profile(options.platform) if options.platform else None,
+                      options.fuse, **_step_options(options))
+    found = compare_sides(options.targets, request, options.jobs or os.cpu_count() or 1,
+                          options.debug)
+    sides = [item for item in found if isinstance(item, Side)]
+    if sides:
+        _write(RENDERERS[options.format](compare(sides, shared_platform(sides))),
+               options.output)
+    failures = [item for item in found if isinstance(item, str)]
+    for message in failures:
+        print(f"costlens: error: {message}", file=sys.stderr)
+    return EXIT_ERROR if failures else EXIT_OK
 
 
 def _lint(options: argparse.Namespace) -> int:

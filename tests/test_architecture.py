@@ -23,6 +23,7 @@ LAYERS = (
     ("costlens.api",),
     ("costlens.measure",),
     ("costlens.report",),
+    ("costlens.review",),
     ("costlens.cli", "costlens.__main__"),
 )
 #: Packages that must not import torch, directly or through what they import.

@@ -22,6 +22,7 @@ class Point:
     color: str
     title: str
     radius: float = 3.5
+    label: str = ""  # written beside the point (a few points: candidates, not ops)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,12 @@ def scatter(points: Sequence[Point], x_label: str, y_label: str,
         parts.append(f'<circle class="point" cx="{x_scale(point.x):.1f}" '
                      f'cy="{y_scale(point.y):.1f}" r="{point.radius}" fill="{point.color}" '
                      f'fill-opacity="0.75"><title>{escape(point.title)}</title></circle>')
+        if point.label:  # beside the point, on its left near the right edge
+            x = x_scale(point.x)
+            anchor, x = ("end", x - 7) if x > (left + right) / 2 else ("start", x + 7)
+            parts.append(f'<text {FONT} class="point-label" x="{x:.1f}" '
+                         f'y="{y_scale(point.y) + 4:.1f}" text-anchor="{anchor}">'
+                         f"{escape(point.label)}</text>")
     parts.append("</svg>")
     return "\n".join(parts)
 
