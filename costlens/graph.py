@@ -30,14 +30,14 @@ class TensorMeta:
     dtype: str
     itemsize: int
 
-    @property
+    @cached_property
     def numel(self) -> int:
         count = 1
         for size in self.shape:
             count *= size
         return count
 
-    @property
+    @cached_property
     def footprint(self) -> int:
         """Distinct elements in memory: a broadcast (stride-0) dimension is read once."""
         count = 1

@@ -33,8 +33,9 @@ class Memory:
 
     def peak(self, indices: Sequence[int] | None = None) -> int:
         """The most bytes live while any of the ops run (all of them by default)."""
-        chosen = range(len(self.live)) if indices is None else indices
-        return max((self.live[i] for i in chosen), default=self.held)
+        if indices is None:
+            return max(self.live, default=self.held)
+        return max(map(self.live.__getitem__, indices), default=self.held)
 
 
 def memory(graph: OpGraph) -> Memory:
@@ -57,16 +58,23 @@ def memory(graph: OpGraph) -> Memory:
     statements = _Statements(graph)
     for node in nodes:
         read = [storage(item) for item in node.inputs]
-        held_until = statements.of(node) if node.phase is Phase.FORWARD else ()
+        forward = node.phase is Phase.FORWARD
+        held_until = statements.of(node) if forward else ()
         for key in read:
-            if key in fresh:
-                entry = fresh[key]
-                entry[2] = max(entry[2], node.index)
-                if node.phase is Phase.BACKWARD:
-                    saved_by[key] = True
-                for first, last in held_until:  # an argument made before the statement
-                    if entry[1] < first:
-                        entry[2] = max(entry[2], last)
+            entry = fresh.get(key)
+            if entry is None:
+                continue
+            last = node.index
+            # an argument made before a statement lives until the statement is done; the
+            # statements nest, innermost first, so the ones it was made before come first
+            for start, end in held_until:
+                if entry[1] >= start:
+                    break
+                last = end
+            if last > entry[2]:
+                entry[2] = last
+            if not forward and node.phase is Phase.BACKWARD:
+                saved_by[key] = True
         shared = _aliased_input(node)
         made = []
         for position, tensor in enumerate(node.outputs):
@@ -106,41 +114,41 @@ class _Statements:
     through the activation; and a module call's arguments live until it returns."""
 
     def __init__(self, graph: OpGraph) -> None:
-        spans = [(len(graph.nodes), -1)] * len(graph.calls)  # each call's forward ops
-        for node in graph.nodes:
-            if node.phase is Phase.FORWARD:
-                for call in graph.call_chain(node.call):
-                    first, last = spans[call.index]
-                    spans[call.index] = (min(first, node.index), max(last, node.index))
-        items: dict[int | None, list[tuple[int, int, object, tuple[str, int]]]] = {}
-        for node in graph.nodes:  # a module's own ops, then the calls it made, in order
-            if node.phase is Phase.FORWARD:
+        forward = [node.phase is Phase.FORWARD for node in graph.nodes]
+        spans = []  # each call's first and last forward op; (-1, -1) when it ran none
+        for members in graph.call_members:
+            ahead = [index for index in members if forward[index]] if graph.step else members
+            spans.append((ahead[0], ahead[-1]) if ahead else (-1, -1))
+        items: dict[int | None, list[tuple[int, int, object, int]]] = {}
+        for node in graph.nodes:  # a module's own ops (keyed by -1 - index), then its calls
+            if forward[node.index]:
                 items.setdefault(node.call, []).append(
-                    (node.index, node.index, node.source, ("op", node.index)))
+                    (node.index, node.index, node.source, -1 - node.index))
         for call in graph.calls:
             first, last = spans[call.index]
             if last >= 0:
-                items.setdefault(call.parent, []).append(
-                    (first, last, call.source, ("call", call.index)))
-        self.span: dict[tuple[str, int], tuple[int, int]] = {}
+                items.setdefault(call.parent, []).append((first, last, call.source, call.index))
+        span: dict[int, tuple[int, int]] = {}
         for members in items.values():
             members.sort(key=lambda item: item[0])
             start = 0
             for end in range(1, len(members) + 1):
                 if end == len(members) or members[end][2] is None \
                         or members[end][2] != members[start][2]:
-                    span = (members[start][0], max(item[1] for item in members[start:end]))
+                    statement = (members[start][0], max(item[1] for item in members[start:end]))
                     for item in members[start:end]:
-                        self.span[item[3]] = span
+                        span[item[3]] = statement
                     start = end
-        self.graph = graph
+        self.span = span
+        # per call, the statements it and the calls around it run in, innermost first
+        self.around: list[list[tuple[int, int]]] = []
+        for call in graph.calls:
+            outer = self.around[call.parent] if call.parent is not None else []
+            self.around.append(([span[call.index]] if call.index in span else []) + outer)
 
     def of(self, node: OpNode) -> list[tuple[int, int]]:
         """The spans of the statements the op runs in, at every level of module calls."""
-        found = [self.span[("op", node.index)]]
-        found.extend(self.span[("call", call.index)] for call in self.graph.call_chain(node.call)
-                     if ("call", call.index) in self.span)
-        return found
+        return [self.span[-1 - node.index], *self.around[node.call]]
 
 
 def _aliased_input(node: OpNode) -> int | None:

@@ -14,6 +14,7 @@ process. The built-in table itself is never changed.
 """
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
@@ -68,6 +69,7 @@ def formula(*ops: str) -> Callable[[Formula], Formula]:
             if op in _FORMULAS:
                 raise ValueError(f"two formulas for {op}")
             _FORMULAS[op] = function
+        _builtin.cache_clear()
         return function
     return register
 
@@ -76,6 +78,7 @@ def tag_formula(tag: str) -> Callable[[Formula], Formula]:
     """Register the formula for ops torch tags with `tag` that no specific formula covers."""
     def register(function: Formula) -> Formula:
         _BY_TAG[tag] = function
+        _builtin.cache_clear()
         return function
     return register
 
@@ -101,7 +104,19 @@ def lookup(op: str, tags: Iterable[str] = (), view: bool = False) -> Formula | N
         return _view_formula
     if _LOADERS:
         run_loaders()
-    found = _search(op, (SCOPED_FORMULAS.get(), USER_FORMULAS, _FORMULAS))
+    scoped = SCOPED_FORMULAS.get()
+    if scoped or USER_FORMULAS:
+        found = _search(op, (scoped, USER_FORMULAS))
+        if found is not None:
+            return found
+    return _builtin(op, tuple(tags))
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin(op: str, tags: tuple[str, ...]) -> Formula | None:
+    """The built-in formula of an op: asked for every op a trace records, twice (is_known,
+    cost_of), and the built-in table is fixed once costs/ is imported."""
+    found = _search(op, (_FORMULAS,))
     if found is not None:
         return found
     for tag in tags:

@@ -15,11 +15,15 @@ import torch
 import torch._decomp
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ..graph import ModuleCall, OpInput, OpNode, Phase, TensorMeta
+from ..graph import ModuleCall, OpInput, OpNode, Phase, SourceLocation, TensorMeta
 from .data_sizes import DataDependentSizes
 from .fast_meta import FAST_META
 from .fused_backward import with_fused_backward
@@ -82,31 +86,52 @@ class ModuleCalls:
     """Module nesting, from forward pre/post hooks: which module call each op runs in."""
 
     def __init__(self, names: dict[int, str]) -> None:
-        self.names = names
+        self.names = dict(names)  # less the TorchScript modules, which are not followed
         self.calls: list[ModuleCall] = []
         self.stack: list[int] = []
+        self.leaves: set[int] = set()  # torch's own modules with no children, by id
+        self.sources: list[SourceLocation | None] = []  # per open call: see op_source
 
     def install(self, model: nn.Module, handles: list[Any]) -> None:
-        """Hook every module; `handles` collects what to remove, even if a registration fails.
-        TorchScript modules take no hooks: their ops count toward the enclosing module."""
+        """Hook the calls of the model's modules; `handles` collects what to remove, even if a
+        registration fails. Two global hooks, which every module call runs before its own
+        hooks, cost a thousandth of a pair on each module. TorchScript modules are not
+        followed: their ops count toward the enclosing module."""
         for module in model.modules():
             if isinstance(module, torch.jit.ScriptModule):
-                continue
-            handles.append(module.register_forward_pre_hook(self._enter, prepend=True))
-            handles.append(module.register_forward_hook(self._leave, always_call=True))
+                self.names.pop(id(module), None)
+            elif type(module).__module__.startswith("torch.") and not module._modules:
+                self.leaves.add(id(module))
+        handles.append(register_module_forward_pre_hook(self._enter))
+        handles.append(register_module_forward_hook(self._leave, always_call=True))
 
     def _enter(self, module: nn.Module, _args: Any) -> None:
+        if id(module) not in self.names:  # a module that is not the model's
+            return
         index = len(self.calls)
         parent = self.stack[-1] if self.stack else None
-        self.calls.append(ModuleCall(index, self.names[id(module)], parent, user_location()))
+        source = user_location()
+        self.calls.append(ModuleCall(index, self.names[id(module)], parent, source))
         self.stack.append(index)
+        self.sources.append(source if id(module) in self.leaves else None)
 
-    def _leave(self, _module: nn.Module, _args: Any, _output: Any) -> None:
+    def _leave(self, module: nn.Module, _args: Any, _output: Any) -> None:
+        if id(module) not in self.names:
+            return
         self.stack.pop()
+        self.sources.pop()
 
     @property
     def current(self) -> int | None:
         return self.stack[-1] if self.stack else None
+
+    def op_source(self) -> SourceLocation | None:
+        """The line of user code an op comes from. Inside one of torch's own leaf modules (a
+        Conv2d, a ReLU) every frame between the op and the module call is torch's, so it is
+        the line that called the module, found once for the call rather than for each op by
+        walking the stack."""
+        source = self.sources[-1] if self.sources else None
+        return source if source is not None else user_location()
 
     def module_path(self) -> str:
         return self.calls[self.stack[-1]].module if self.stack else ""
@@ -256,7 +281,7 @@ class Recorder(TorchDispatchMode):
         sink = self.parts[-1] if self.parts else self.nodes
         node = OpNode(index=len(sink), op=name, inputs=tuple(inputs), outputs=described,
                       attrs=tuple(attrs), tags=tags, call=call, view=view,
-                      source=user_location(), parts=parts, phase=self.phase)
+                      source=self.calls.op_source(), parts=parts, phase=self.phase)
         if self.training_step and self.phase is Phase.FORWARD and not self.parts:
             self._remember_grad_calls(read, inputs)
         sink.append(node)
@@ -274,7 +299,7 @@ class Recorder(TorchDispatchMode):
         node = OpNode(index=len(self.nodes), op=name,
                       inputs=tuple(self._input(arg, tensor) for arg, tensor in inputs),
                       outputs=tuple(map(meta_of, outputs)), attrs=tuple(attrs), tags=(),
-                      call=call, source=user_location(), phase=self.phase)
+                      call=call, source=self.calls.op_source(), phase=self.phase)
         self.nodes.append(node)
         for tensor, meta in zip(outputs, node.outputs):
             self.producers[tensor] = (node.index, meta)
