@@ -106,3 +106,33 @@ def test_fast_meta_matches_torch(op, layout: str, dtype: torch.dtype) -> None:
             assert fast is not None, "the plain case is handled"
         if fast is not None:
             assert _described(fast) == _described(op(*arguments, **keywords)), (number, case)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shapes, keywords", [
+    (((2, 4, 16, 8), (2, 4, 16, 8), (2, 4, 16, 8)), {}),
+    (((2, 4, 16, 8), (2, 4, 16, 8), (2, 4, 16, 8)), {"is_causal": True}),
+    (((1, 4, 1, 8), (1, 4, 33, 8), (1, 4, 33, 12)), {}),  # one decoded token, wider values
+    (((3, 16, 8), (3, 20, 8), (3, 20, 8)), {"scale": 0.5}),
+    (((2, 4, 16, 8), (2, 4, 16, 8), (2, 4, 16, 8)), {"attn_mask": (2, 1, 16, 16)}),
+])
+def test_the_attention_output_is_the_math_paths(shapes, keywords, dtype) -> None:
+    """scaled_dot_product_attention's output made directly equals the meta device's math."""
+    from costlens.tracing.recorder import _attention_output
+
+    query, key, value = (_meta(*shape, dtype=dtype) for shape in shapes)
+    if "attn_mask" in keywords:
+        keywords = {**keywords, "attn_mask": _meta(*keywords["attn_mask"], dtype=dtype)}
+    fast = _attention_output(aten.scaled_dot_product_attention.default, (query, key, value),
+                             keywords)
+    math = torch.nn.functional.scaled_dot_product_attention(query, key, value, **keywords)
+    assert _described(fast) == _described(math)
+
+
+def test_shared_heads_run_the_math() -> None:
+    """Grouped-query heads broadcast: that is left to torch."""
+    from costlens.tracing.recorder import _attention_output
+
+    query, key = _meta(1, 8, 4, 16, dtype=torch.float32), _meta(1, 2, 4, 16, dtype=torch.float32)
+    assert _attention_output(aten.scaled_dot_product_attention.default, (query, key, key),
+                             {"enable_gqa": True}) is None
