@@ -109,13 +109,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     report.add_argument("--strict", action="store_true",
                         help="exit 2 if any op has no cost formula")
-    report.add_argument("--platform", metavar="PROFILE",
-                        help="add estimated latency per layer and op from a platform profile: "
-                             "a file from `costlens calibrate` or a built-in name "
-                             f"({', '.join(builtin_profiles()) or 'none'})")
-    report.add_argument("--fuse", action="store_true",
-                        help="with --platform: cost the model as an inference engine runs it "
-                             "(BN folded, conv/linear/add + activation fused, no Python costs)")
+    _add_estimate_options(report, "estimated latency per layer and op")
     report.set_defaults(handler=_report)
 
 
@@ -228,13 +222,8 @@ def _add_diff(commands: argparse._SubParsersAction) -> None:
                            "tag), read from a temporary copy of its files; the working tree "
                            "and the index are left as they are")
     _add_input_options(diff)
-    diff.add_argument("--platform", metavar="PROFILE",
-                      help="add the estimated latency, from a platform profile: a file from "
-                           "`costlens calibrate` or a built-in name "
-                           f"({', '.join(builtin_profiles()) or 'none'}); a JSON report side "
-                           "must carry latency from that profile")
-    diff.add_argument("--fuse", action="store_true",
-                      help="with --platform: cost the models as an inference engine runs them")
+    _add_estimate_options(diff, "the estimated latency", "; a JSON report side must carry "
+                                                         "latency from that profile")
     diff.add_argument("--depth", type=_non_negative,
                       help="table and markdown: layers down to this depth (default 2); the "
                            "JSON holds every layer")
@@ -260,13 +249,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("targets", metavar="TARGET", nargs="+",
                          help=f"{_TARGET_HELP}; or a JSON report")
     _add_input_options(compare)
-    compare.add_argument("--platform", metavar="PROFILE",
-                         help="add the estimated latency, attained FLOP/s and bound, from a "
-                              "platform profile: a file from `costlens calibrate` or a "
-                              f"built-in name ({', '.join(builtin_profiles()) or 'none'})")
-    compare.add_argument("--fuse", action="store_true",
-                         help="with --platform: cost the models as an inference engine runs "
-                              "them")
+    _add_estimate_options(compare, "the estimated latency, attained FLOP/s and bound")
     compare.add_argument("--format", choices=COMPARE_FORMATS, default="table",
                          help="table (default), markdown, json, csv or html (one "
                               "self-contained page, with FLOPs against latency drawn)")
@@ -275,6 +258,18 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
                          help="analyze the TARGETs in N worker processes at once (default: "
                               "one per core)")
     compare.set_defaults(handler=_compare)
+
+
+def _add_estimate_options(parser: argparse.ArgumentParser, adds: str, more: str = "") -> None:
+    """--platform and --fuse, as every command that estimates latency without measuring
+    takes them."""
+    parser.add_argument("--platform", metavar="PROFILE",
+                        help=f"add {adds} from a platform profile: a file from `costlens "
+                             "calibrate` or a built-in name "
+                             f"({', '.join(builtin_profiles()) or 'none'}){more}")
+    parser.add_argument("--fuse", action="store_true",
+                        help="with --platform: cost the model as an inference engine runs it "
+                             "(BN folded, conv/linear/add + activation fused, no Python costs)")
 
 
 _TARGET_HELP = ("path/to/file.py:factory or package.module:factory, optionally with literal "

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .llama import Attention, LlamaConfig, RMSNorm, RotaryEmbedding
+from .llama import Attention, FeedForward, LlamaConfig, RMSNorm, RotaryEmbedding
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,9 @@ CONFIGS: dict[str, MixtralConfig] = {
 }
 
 
-class Expert(nn.Module):
-    """One SwiGLU expert, ``w2(silu(w1(x)) * w3(x))`` (Mixtral's BlockSparseTop2MLP)."""
-
-    def __init__(self, dim: int, ffn_dim: int) -> None:
-        super().__init__()
-        self.w1 = nn.Linear(dim, ffn_dim, bias=False)
-        self.w2 = nn.Linear(ffn_dim, dim, bias=False)
-        self.w3 = nn.Linear(dim, ffn_dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+class Expert(FeedForward):
+    """One SwiGLU expert, ``w2(silu(w1(x)) * w3(x))`` (Mixtral's BlockSparseTop2MLP): Llama's
+    feed-forward under the name the reference gives it."""
 
 
 class SparseMoeBlock(nn.Module):
