@@ -90,10 +90,11 @@ def lint(model: Any, inputs: Any = None, *, train: bool = False,
     arguments = {key.replace("_", "-"): value for key, value in settings.items()}
     resolved = from_arguments({**arguments, "rules": options}, rules,
                               names={"rules": "options"})
-    analysis = analyze(model, inputs, train=train, formulas=formulas, train_step=train_step,
-                       optimizer=optimizer, loss=loss)
-    return lint_analysis(analysis, TargetId(type(model).__name__), lint_settings(resolved, rules),
-                         _location_of(model))
+    with using_formulas(formulas):  # the guidelines cost a training step's forward again
+        analysis = analyze(model, inputs, train=train, train_step=train_step,
+                           optimizer=optimizer, loss=loss)
+        return lint_analysis(analysis, TargetId(type(model).__name__),
+                             lint_settings(resolved, rules), _location_of(model))
 
 
 def lint_target(target: TargetConfig, settings: LintSettings, *, train: bool = False,

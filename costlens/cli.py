@@ -1,11 +1,12 @@
-"""The `costlens` command line: report, lint, rules, calibrate, bench, guidelines.
+"""The `costlens` command line: report, lint, rules, calibrate, bench, guidelines, diff,
+compare.
 
 What needs torch (tracing, measuring) is imported by the commands that use it, so that
 `costlens --help` and `costlens rules` answer at once.
 
 Exit codes: 0 success (lint: nothing at or above --fail-on); 1 lint findings at or above
---fail-on; 2 a usage, configuration, load or trace error, printed as one line on stderr (the
-traceback only with --debug).
+--fail-on, or a diff past its --fail-above limits; 2 a usage, configuration, load or trace
+error, printed as one line on stderr (the traceback only with --debug).
 """
 from __future__ import annotations
 

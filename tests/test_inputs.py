@@ -46,3 +46,24 @@ def test_shape_inputs_are_meta_tensors() -> None:
     inputs = shape_inputs(["1x3x8x8", "1x4"], "int64")
     assert [t.shape for t in inputs.args] == [(1, 3, 8, 8), (1, 4)]
     assert all(t.is_meta and t.dtype is torch.int64 for t in inputs.args)
+
+
+def test_an_input_object_that_cannot_be_copied_is_refused() -> None:
+    """The trace runs on a copy of an input object, so that the caller's is left alone; one
+    that cannot be copied is said so in one line, not handed over."""
+    import costlens
+
+    class Cache:
+        def __init__(self) -> None:
+            self.keys = torch.zeros(2, 4)
+
+        def __deepcopy__(self, memo: dict) -> "Cache":
+            raise TypeError("no copies")
+
+    class Reader(torch.nn.Module):
+        def forward(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
+            return x + cache.keys
+
+    with pytest.raises(CostlensError, match="cannot be copied for the trace"):
+        costlens.analyze(Reader(), costlens.Inputs((torch.randn(2, 4),),
+                                                    {"cache": Cache()}))

@@ -54,3 +54,24 @@ def test_comparison_lines_the_real_ops_up_with_the_analysed_ones() -> None:
     assert sum(row.flops for row in result.classes) == analysis.totals.flops
     classes = {row.name for row in result.classes}
     assert {"conv_dense", "normalization", "elementwise", "matmul"} <= classes
+
+
+def test_a_training_step_is_timed_per_module_and_leaves_the_model_as_it_was() -> None:
+    """Backward ops are charged to the module whose forward made them, optimizer ops to the
+    module owning the parameter; the weights (learning rate 0), the batch norm's running
+    statistics and the eval mode are as before."""
+    from costlens.tracing.step import TrainStep
+
+    model = Small().eval()
+    x = torch.randn(2, 4, 8, 8)
+    state = {name: value.clone() for name, value in model.state_dict().items()}
+    timed = measure(model, Inputs((x,)), CPU(), repeat=2, step=TrainStep(optimizer="adam"))
+    where = {(op.module, op.op) for op in timed.ops}
+    assert ("conv", "aten.convolution_backward.default") in where
+    assert ("bn", "aten.native_batch_norm_backward.default") in where
+    assert ("", "aten.threshold_backward.default") in where  # the functional relu's
+    assert ("head", "aten.mm.default") in where
+    assert ("head", "aten.addcdiv_.default") in where
+    assert not model.training
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state[name]), name

@@ -179,3 +179,24 @@ def test_guidelines_judge_the_forward_and_budgets_the_whole_step(
     assert [d["code"] for d in alone if d["code"] != "B1"] == \
         [d["code"] for d in step if d["code"] != "B1"]
     assert "B1" not in {d["code"] for d in alone} and "B1" in {d["code"] for d in step}
+
+
+def test_a_fused_attention_backward_keeps_its_arguments_however_they_are_passed() -> None:
+    """Query, key and value one tensor, the causal flag passed by position: still named by
+    the schema, and the backward costed as causal."""
+
+    class SelfAttention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.project = nn.Linear(16, 16)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.project(x).view(1, 2, 8, 16)
+            return nn.functional.scaled_dot_product_attention(y, y, y, None, 0.0, True)
+
+    analysis = costlens.analyze(SelfAttention(), torch.randn(16, 16), train_step=True)
+    (op,) = [op for op in analysis.ops
+             if op.phase == "backward" and op.category is Category.ATTENTION]
+    node = analysis.graph.nodes[op.index]
+    assert [item.arg for item in node.inputs] == ["grad_out", "query", "key", "value", "out"]
+    assert node.attr("is_causal") is True

@@ -115,9 +115,6 @@ class LayerRecord:
     def intensity(self) -> float:
         return _intensity(self.flops, self.mac_bytes) or 0.0
 
-    def phase(self, name: str) -> PhaseFigures | None:
-        return next((p for p in self.phases if p.phase == name), None)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "forward_of": self.forward_of, "type": self.type,

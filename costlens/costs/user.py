@@ -36,7 +36,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
-from ..errors import CostlensError
+from ..errors import CostlensError, first_line
 from ..graph import OpNode
 from . import registry
 from .category import Category
@@ -122,7 +122,7 @@ class _Adapted:
             result = self.function(OpShapes.of(node))
         except Exception as error:  # noqa: BLE001 - the user's code: say whose and where
             raise CostlensError(f"the cost formula for {node.op} ({self.origin}) raised "
-                                f"{type(error).__name__}: {error}") from error
+                                f"{type(error).__name__}: {first_line(error)}") from error
         return self._checked(node, result)
 
     def _checked(self, node: OpNode, result: Any) -> OpCost:
@@ -343,7 +343,7 @@ def _load_entry_points() -> None:
             registry.USER_FORMULAS.update(saved)
             if isinstance(error, Exception):
                 message = error if isinstance(error, CostlensError) \
-                    else f"{type(error).__name__}: {error}"
+                    else f"{type(error).__name__}: {first_line(error)}"
                 raise CostlensError(f"cannot load the cost formulas of {source} "
                                     f"(group {ENTRY_POINT_GROUP}): {message}") from error
             raise

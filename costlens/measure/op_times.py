@@ -98,14 +98,15 @@ class _Owners:
     nodes: dict[int, str] = field(default_factory=dict)
     tensors: dict[int, str] = field(default_factory=dict)
 
-    def claim(self, path: str, output: Any) -> None:
-        """The autograd nodes behind a module's output not claimed by a module inside it."""
+    def claim(self, path: str, output: Any, floor: int) -> None:
+        """The autograd nodes behind a module's output that the call made (sequence numbers
+        grow: above `floor`, the last of its inputs') and no module inside it claimed."""
         pending = [t.grad_fn for t in tree_flatten(output)[0]
                    if isinstance(t, torch.Tensor) and t.grad_fn is not None]
         while pending:
             node = pending.pop()
             number = node._sequence_nr()
-            if number in self.nodes:
+            if number <= floor or number in self.nodes:
                 continue
             self.nodes[number] = path
             pending.extend(next_node for next_node, _ in node.next_functions
@@ -121,18 +122,26 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
     stack = [""]
     owners = _Owners()
 
-    def enter(module: nn.Module, _args: Any) -> None:
+    floors: list[int] = []  # per open call, the last autograd node among its inputs
+
+    def enter(module: nn.Module, args: Any) -> None:
         stack.append(names.get(id(module), stack[-1]))
+        if owners.active:
+            floors.append(max((t.grad_fn._sequence_nr() for t in tree_flatten(args)[0]
+                               if isinstance(t, torch.Tensor) and t.grad_fn is not None),
+                              default=-1))
 
     def leave(module: nn.Module, _args: Any, out: Any) -> None:
-        if owners.active:
-            owners.claim(stack[-1], out)
+        if owners.active and floors:
+            owners.claim(stack[-1], out, floors.pop())
         if len(stack) > 1:
             stack.pop()
 
     def forward() -> object:
         return model(*inputs.args, **inputs.kwargs)
 
+    training = model.training
+    buffers = [(b, b.clone()) for b in model.buffers()] if step is not None else []
     run = forward if step is None else _training_step(model, forward, step, owners)
     keep_freed_memory()
     runs: list[list[tuple[str, str, float]]] = []
@@ -145,6 +154,7 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
             for _ in range(repeat):
                 del stack[1:]
                 owners.nodes.clear()
+                floors.clear()
                 owners.active = step is not None
                 timer = _OpTimer(device, stack, owners)
                 with timer:
@@ -157,15 +167,22 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
                 handle.remove()
         plain = interleaved({"run": Work(run, run)}, device, rounds=repeat,
                             statistic=sorted)["run"]
+    if step is not None:  # a training step's batch norms moved their running statistics
+        model.train(training)
+        with torch.no_grad():
+            for buffer, before in buffers:
+                buffer.copy_(before)
     return Measurement(_median_ops(runs), statistics.median(plain), plain[0])
 
 
 def _training_step(model: nn.Module, forward: Callable[[], object], step: TrainStep,
                    owners: _Owners) -> Callable[[], object]:
-    """One training step of the real model, its gradients dropped first, as a loop would."""
+    """One training step of the real model, its gradients dropped first, as a loop would; the
+    optimizer's learning rate is 0, so that the weights stay as they are over the runs (its
+    ops are the same)."""
     model.train()
     parameters = [(path, p) for path, p in model.named_parameters() if p.requires_grad]
-    optimizer = make_optimizer(step.optimizer, [p for _, p in parameters]) \
+    optimizer = make_optimizer(step.optimizer, [p for _, p in parameters], learning_rate=0.0) \
         if step.optimizer else None
 
     def run() -> object:

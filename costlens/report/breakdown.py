@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from ..analysis import Analysis
 from ..costs import Category
@@ -65,11 +65,6 @@ def split(analysis: Analysis, layer: str, latency: LatencyEstimate | None = None
     if latency is not None:
         cost["other"] += max(0.0, latency.layers[layer].seconds - sum(cost.values()))
     return Split(layer, _ordered(cost), _ordered(flops))
-
-
-def layer_splits(analysis: Analysis, names: Iterable[str],
-                 latency: LatencyEstimate | None = None) -> list[Split]:
-    return [split(analysis, name, latency) for name in names]
 
 
 def _ordered(values: Mapping[str, float]) -> dict[str, float]:

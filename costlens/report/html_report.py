@@ -6,7 +6,6 @@ the page is one file with no network (html_page.py), its charts SVG written here
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from html import escape
@@ -19,7 +18,7 @@ from ..linting.finding import Diagnostic
 from ..units import human
 from .breakdown import KINDS, Split, kind_of, split
 from .html_page import PALETTE, cards, document, legend
-from .svg import Line, Point, Segment, scatter, stacked_bar
+from .svg import Line, Point, Segment, decade, scatter, stacked_bar
 from .table import footer_lines, latency_line, title_line
 
 COLORS = dict(zip(KINDS, PALETTE))
@@ -163,7 +162,7 @@ def _roofline(analysis: Analysis, latency: LatencyEstimate | None,
     lines = _roofs(points, profile) if latency is not None and profile is not None else []
     y_label = "attained FLOP/s (multiply-adds)" if latency is not None else "MAC bytes"
     chart = scatter(points, "arithmetic intensity (FLOP per MAC byte)", y_label,
-                    _tick, lambda v: _tick(v) + ("" if latency else "B"), lines,
+                    decade, lambda v: decade(v) + ("" if latency else "B"), lines,
                     chart_id="roofline-chart") if points else "<p>No op does arithmetic.</p>"
     caption = (f"{len(points)} ops drawn; {left_off} left off (no arithmetic: data movement, "
                "views" + (", fused into the op before them" if latency and latency.fused
@@ -196,11 +195,6 @@ def _roofs(points: list[Point], profile: Profile) -> list[Line]:
                  label_at_start=True),
             Line(compute, f"compute {human(peak)}FLOP/s ({best_class})", "#555",
                  label_at_start=True)]
-
-
-def _tick(value: float) -> str:
-    """A decade as `0.01`, `1`, `100`, `10K`, `1G`."""
-    return f"{value:g}" if value < 1000 else re.sub(r"\.0+(?=[KMGT])", "", human(value))
 
 
 @dataclass(frozen=True)

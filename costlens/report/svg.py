@@ -8,11 +8,19 @@ browsers show as a tooltip.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from html import escape
 from typing import Callable, Sequence
 
+from ..units import human
+
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+
+
+def decade(value: float) -> str:
+    """An axis tick at a power of ten: `0.01`, `1`, `100`, `10K`, `1G`."""
+    return f"{value:g}" if value < 1000 else re.sub(r"\.0+(?=[KMGT])", "", human(value))
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ class Point:
 
 @dataclass(frozen=True)
 class Line:
-    """A polyline in data coordinates, with a label at its last point."""
+    """A polyline in data coordinates, labelled at its last point (or its first)."""
 
     points: Sequence[tuple[float, float]]
     label: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..units import human
-from .diff import Change, Figure
+from .diff import Change, Diff, Figure, LayerChange
 
 UNITS = "K/M/G/T = 10^3/10^6/10^9/10^12"
 FLOPS_LEGEND = "FLOPs: multiply-adds (1 per fused multiply-add)"
@@ -40,6 +40,20 @@ def percent(change: Change) -> str:
     if relative is None:
         return "from 0"
     return f"{100 * relative:+.1f}%"
+
+
+def changed(layer: LayerChange, figure: Figure) -> str:
+    """`+1.23M (+12.4%)`; `0` for a figure that did not change."""
+    change = layer.figures[figure.key]
+    if not change.changed:
+        return "0"
+    return f"{difference(figure, change)} ({percent(change)})"
+
+
+def hidden(diff: Diff, depth: int) -> int:
+    """The layers changed, added or removed deeper than `depth`, which a page leaves out."""
+    return sum(1 for layer in diff.layers
+               if layer.status != "unchanged" and not 1 <= layer.depth <= depth)
 
 
 def latency_text(platform: Mapping[str, Any]) -> str:

@@ -12,7 +12,8 @@ from .sources import Side
 FORMAT = "costlens-compare/1"
 #: What the latency figures are, beside the report's conventions.
 CONVENTIONS_LATENCY = {
-    "latency_ms": "estimated time of one forward pass on the platform profile",
+    "latency_ms": "estimated time of one forward pass or training step (trace.step) on the "
+                  "platform profile",
     "flops_per_second": "attained FLOPs (multiply-adds) per second: flops / estimated seconds",
     "bound": "what limits the whole model's estimated time most: compute, memory or overhead",
 }

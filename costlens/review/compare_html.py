@@ -1,6 +1,6 @@
 """A comparison as an HTML page: the paper's Table 8 for the user's candidates and its Figure 1
-view, each candidate a point at its FLOPs against its estimated latency (its MAC bytes without
-a platform): where FLOPs and time disagree, candidates of equal FLOPs sit far apart. One file
+view, each candidate a point at its FLOPs against its estimated latency (its MAC without a
+platform): where FLOPs and time disagree, candidates of equal FLOPs sit far apart. One file
 with no network, like the report's (report/html_page.py)."""
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import re
 from html import escape
 
 from ..report.html_page import PALETTE, document
-from ..report.svg import Point, scatter
+from ..report.svg import Point, decade, scatter
 from ..units import human
 from . import cells
 from .compare import Comparison
-from .compare_render import COLUMNS, LATENCY_COLUMNS
+from .compare_render import table_columns
 
 
 def render_html(comparison: Comparison) -> str:
     latency = comparison.platform is not None
-    columns = COLUMNS if latency else COLUMNS[:-LATENCY_COLUMNS]
+    columns = table_columns(latency)
     head = "".join(f'<th class="{"text" if index == 0 else ""}">{escape(header)}</th>'
                    for index, (header, _, _) in enumerate(columns))
     rows = "".join(
@@ -35,7 +35,7 @@ def render_html(comparison: Comparison) -> str:
                     radius=5, label=_short(row.target))
               for index, row in enumerate(comparison.rows) if row.flops > 0]
     y_label = "estimated latency (ms)" if latency else "MAC (elements)"
-    chart = scatter(points, "FLOPs (multiply-adds)", y_label, _tick, _tick,
+    chart = scatter(points, "FLOPs (multiply-adds)", y_label, decade, decade,
                     chart_id="candidates-chart") if points else "<p>No candidate has FLOPs.</p>"
     what = ("estimated latency" if latency else
             "MAC, memory traffic standing in for time (give --platform for estimated latency)")
@@ -56,5 +56,3 @@ def _short(target: str) -> str:
     return re.sub(r"^.*/", "", target)
 
 
-def _tick(value: float) -> str:
-    return f"{value:g}" if value < 1000 else re.sub(r"\.0+(?=[KMGT])", "", human(value))

@@ -51,7 +51,7 @@ def render_csv(comparison: Comparison) -> str:
     latency = comparison.platform is not None
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    columns = [csv_name for _, csv_name, _ in _columns(latency)]
+    columns = [csv_name for _, csv_name, _ in table_columns(latency)]
     writer.writerow(["target", "model", *columns[1:]])
     for row in comparison.rows:
         values = row.to_dict(latency)
@@ -60,13 +60,13 @@ def render_csv(comparison: Comparison) -> str:
     return buffer.getvalue()
 
 
-def _columns(latency: bool) -> tuple[tuple[str, str, Callable[[Row], str]], ...]:
+def table_columns(latency: bool) -> tuple[tuple[str, str, Callable[[Row], str]], ...]:
     return COLUMNS if latency else COLUMNS[:-LATENCY_COLUMNS]
 
 
 def _render(comparison: Comparison, markdown: bool) -> str:
     platform = comparison.platform
-    columns = _columns(platform is not None)
+    columns = table_columns(platform is not None)
     legend = f"{cells.FLOPS_LEGEND}. {cells.MAC_LEGEND}. {cells.UNITS}."
     if platform is not None:
         legend += (f" {cells.latency_text(platform)} FLOP/s: FLOPs (multiply-adds) per "

@@ -22,7 +22,8 @@ from .sources import Side
 FORMAT = "costlens-diff/1"
 #: What a diff's own figures are, beside the report's conventions.
 CONVENTIONS_DIFF = {
-    "latency_ms": "with a platform profile: estimated time of one forward pass",
+    "latency_ms": "with a platform profile: estimated time of one forward pass or training "
+                  "step (trace.step)",
     "change": "relative change, new / base - 1; null where base is 0 or a side is missing",
 }
 
@@ -175,8 +176,8 @@ def _merged_order(base: list[str], new: list[str]) -> list[str]:
 
 
 def changed_first(layers: list[LayerChange]) -> list[LayerChange]:
-    """Largest absolute change first: by FLOPs, then MAC, MAC bytes, params, kernels and
-    latency, then by name, so that the order is the same on every run."""
+    """Largest absolute change first: by FLOPs, then MAC, MAC bytes, params, kernels, peak
+    memory and latency, then by name, so that the order is the same on every run."""
     return sorted(layers, key=lambda layer: (
         *(-abs(layer.figures[key].difference) for key in SORT_KEYS if key in layer.figures),
         layer.name))

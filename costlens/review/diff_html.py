@@ -33,10 +33,9 @@ def render_html(diff: Diff, depth: int) -> str:
         _listed("Added layers", "added", _with(shown, "added"), figures, "new"),
         _listed("Removed layers", "removed", _with(shown, "removed"), figures, "base"),
     ]
-    hidden = sum(1 for layer in diff.layers
-                 if layer.status != "unchanged" and not 1 <= layer.depth <= depth)
-    if hidden:
-        body.append(f'<p class="muted">{hidden} more changed, added or removed layers deeper '
+    deeper = cells.hidden(diff, depth)
+    if deeper:
+        body.append(f'<p class="muted">{deeper} more changed, added or removed layers deeper '
                     f"than depth {depth}.</p>")
     return document("costlens: cost diff", "\n".join(body), script=False)
 
@@ -67,10 +66,11 @@ def _changed(layers: list[LayerChange], figures: tuple[Figure, ...], lead: Figur
     rows = []
     for layer in layers:
         change = layer.figures[lead.key].difference
-        row = "".join(f"<td>{escape(_cell(layer, f))}</td>" for f in figures)
+        row = "".join(f"<td>{escape(cells.changed(layer, f))}</td>" for f in figures)
         rows.append(f'<tr><td class="text"><code>{escape(layer.name)}</code></td>'
                     f'<td class="text">{escape(layer.type)}</td>'
-                    f"<td>{_bar(change, largest, f'{lead.label}: {_cell(layer, lead)}')}</td>"
+                    f"<td>{_bar(change, largest, f'{lead.label}: {cells.changed(layer, lead)}')}"
+                    "</td>"
                     f"{row}</tr>")
     return (f"<h2>Changed layers</h2><p class=\"sub\">Down to depth {depth}, largest change "
             f"first; the bar is the change in {escape(lead.label)} (right: more, left: "
@@ -93,13 +93,6 @@ def _listed(title: str, key: str, layers: list[LayerChange], figures: tuple[Figu
     return (f'<h2>{escape(title)}</h2><table id="{key}"><thead><tr>'
             f'<th class="text">layer</th><th class="text">type</th>{head}</tr></thead>'
             f"<tbody>{rows}</tbody></table>")
-
-
-def _cell(layer: LayerChange, figure: Figure) -> str:
-    change = layer.figures[figure.key]
-    if not change.changed:
-        return "0"
-    return f"{cells.difference(figure, change)} ({cells.percent(change)})"
 
 
 def _bar(change: float, largest: float, title: str, width: int = 160) -> str:

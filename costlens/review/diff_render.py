@@ -14,7 +14,7 @@ import textwrap
 from tabulate import tabulate
 
 from . import cells
-from .diff import Diff, Figure, LayerChange, changed_first
+from .diff import Diff, changed_first
 
 MAX_WIDTH = 120  # the table's legend lines, as the report's
 
@@ -91,7 +91,7 @@ def _render(diff: Diff, depth: int, markdown: bool) -> str:
     sections = (
         ("Changed layers", ", largest change first",
          changed_first([layer for layer in shown if layer.status == "changed"]),
-         lambda layer: [_changed_cell(layer, f) for f in figures]),
+         lambda layer: [cells.changed(layer, f) for f in figures]),
         ("Added layers", "", [layer for layer in shown if layer.status == "added"],
          lambda layer: [cells.value(f, layer.figures[f.key].new) for f in figures]),
         ("Removed layers", "", [layer for layer in shown if layer.status == "removed"],
@@ -103,11 +103,10 @@ def _render(diff: Diff, depth: int, markdown: bool) -> str:
             lines += ["", f"**{caption}**" if markdown else f"{caption}:", "",
                       table(headers, [[code(layer.name), layer.type, *row(layer)]
                                       for layer in layers], 2)]
-    hidden = sum(1 for layer in diff.layers
-                 if layer.status != "unchanged" and not 1 <= layer.depth <= depth)
-    if hidden:
-        lines += ["", f"{hidden} more changed, added or removed "
-                      f"layer{'s' if hidden != 1 else ''} deeper than depth {depth} (--depth "
+    deeper = cells.hidden(diff, depth)
+    if deeper:
+        lines += ["", f"{deeper} more changed, added or removed "
+                      f"layer{'s' if deeper != 1 else ''} deeper than depth {depth} (--depth "
                       "shows them)."]
     return "\n".join(lines) + "\n"
 
@@ -116,10 +115,4 @@ def _wrapped(text: str) -> list[str]:
     return textwrap.wrap(text, MAX_WIDTH, break_on_hyphens=False)
 
 
-def _changed_cell(layer: LayerChange, figure: Figure) -> str:
-    """`+1.23M (+12.4%)`; `0` for a figure that did not change."""
-    change = layer.figures[figure.key]
-    if not change.changed:
-        return "0"
-    return f"{cells.difference(figure, change)} ({cells.percent(change)})"
 

@@ -180,13 +180,13 @@ def _extract(work_root: str, commit: str, revision: str, into: Path) -> None:
     process = subprocess.Popen(["git", "archive", "--format=tar", commit], cwd=work_root,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
-    failed: tarfile.TarError | None = None
+    failed: tarfile.TarError | OSError | None = None
     try:
         with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
             # a tree git made, not an arbitrary archive: its links are kept as they are
             archive.extractall(into, **({"filter": "tar"} if hasattr(tarfile, "tar_filter")
                                         else {}))
-    except tarfile.TarError as error:
+    except (tarfile.TarError, OSError) as error:
         failed = error
     finally:
         process.stdout.close()  # git stops, should extraction have failed half way

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .revision import Tree
 
 #: The figures every report holds in its totals and in each layer.
-COUNTED_KEYS = ("params", "flops", "mac", "mac_bytes", "kernels")
+COUNTED_KEYS = ("params", "flops", "mac", "mac_bytes", "kernels", "peak_bytes")
 #: What makes two latency estimates comparable: the same profile, costed the same way.
 PLATFORM_KEYS = ("profile", "device", "threads", "fused")
 
@@ -119,7 +119,7 @@ def read_report(path: str) -> Side:
     """A file written by `costlens report --format json`, checked to be one (of any schema
     version: check_versions decides whether its figures compare)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path.strip()).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CostlensError(f"no such JSON report: {path}") from None
     except (OSError, UnicodeDecodeError) as error:

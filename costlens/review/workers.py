@@ -1,9 +1,11 @@
 """Analysis of TARGETs in worker processes.
 
-Each worker is a fresh interpreter (the "spawn" start method, whatever the platform's default):
-two versions of one model's code, or two models whose files share a name, never meet in one
-process's sys.modules, and a worker inherits no half-imported state. A worker returns the
-report dict, or the failure as one line, so that one target's failure is its own.
+Each worker is a fresh interpreter (the "spawn" start method, whatever the platform's default),
+so that it inherits no half-imported state, and the revision's side of a diff has one of its
+own: two versions of one model's code never meet in one process's sys.modules. A worker may
+analyze several of `compare`'s targets in turn, as one process does them all with `--jobs 1`.
+A worker returns the report dict, or the failure as one line, so that one target's failure
+is its own.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def with_fused_backward(recorder: Recorder, func: Callable[..., Any], op: Any,
                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     leaves, spec = tree_flatten((args, kwargs))
     positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor)]
-    names = _argument_names(op, args, kwargs, leaves, positions)
+    names, attrs = _arguments(op, args, kwargs)
 
     def forward(*tensors: Tensor) -> Any:
         filled = list(leaves)
@@ -40,7 +40,6 @@ def with_fused_backward(recorder: Recorder, func: Callable[..., Any], op: Any,
         call_args, call_kwargs = tree_unflatten(filled, spec)
         return recorder.run_fused(func, op, *call_args, **call_kwargs)
 
-    attrs = [(key, value) for key, value in kwargs.items() if not isinstance(value, Tensor)]
     return _Fused.apply(recorder, forward, str(op), names, attrs,
                         *(leaves[i] for i in positions))
 
@@ -71,10 +70,16 @@ class _Fused(torch.autograd.Function):
         return (None, None, None, None, None, *grads)
 
 
-def _argument_names(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any],
-                    positions: list[int]) -> list[str]:
-    """The schema's name of each tensor argument (`query`, `key`, `value`, `attn_mask`)."""
+def _arguments(op: Any, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> tuple[list[str], list[tuple[str, Any]]]:
+    """The schema's name of each tensor argument, in the order tree_flatten finds them
+    (positional, then keyword: `query`, `key`, `value`, `attn_mask`), and the other arguments
+    given, by name (`is_causal`, `dropout_p`), however they were passed."""
     schema = [argument.name for argument in op._schema.arguments]
-    bound = {**dict(zip(schema, args)), **kwargs}
-    by_identity = {id(value): name for name, value in bound.items() if isinstance(value, Tensor)}
-    return [by_identity.get(id(leaves[i]), f"arg{n}") for n, i in enumerate(positions)]
+    bound = [(schema[i] if i < len(schema) else f"arg{i}", value) for i, value in enumerate(args)]
+    bound += list(kwargs.items())
+    names = [name for name, value in bound for leaf in tree_flatten(value)[0]
+             if isinstance(leaf, Tensor)]
+    attrs = [(name, value) for name, value in bound
+             if not any(isinstance(leaf, Tensor) for leaf in tree_flatten(value)[0])]
+    return names, attrs

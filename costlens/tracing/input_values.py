@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
+from ..errors import CostlensError, first_line
 from ..graph import InputValue
 from .recorder import TensorMap, meta_of
 
@@ -32,8 +33,8 @@ _PLAIN = (bool, int, float, complex, str, bytes, torch.dtype, torch.device, torc
 _CONTAINERS = (tuple, list, dict)
 _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
            type)
-_DEPTH = 8  # nesting followed into an object, and objects visited at most
-_VISITS = 100_000
+_DEPTH = 8  # nesting followed into an object
+_VISITS = 100_000  # objects visited in it at most
 
 
 def is_object(value: Any) -> bool:
@@ -59,7 +60,8 @@ def input_value(name: str, value: Any, after: int, origins: TensorMap[str]) -> I
 
 def object_for_run(value: Any, tensor_for_run: Callable[[Tensor], Tensor]) -> Any:
     """A copy of an object input whose tensors are those `tensor_for_run` makes, the rest of it
-    copied as deepcopy copies it; the value itself if it holds no tensor or cannot be copied."""
+    copied as deepcopy copies it (the value itself if it holds no tensor): the run must not
+    change the caller's object, nor meet its real tensors on the meta device."""
     if value is None or isinstance(value, _PLAIN):
         return value
     found = list(_tensors_inside(value))
@@ -68,8 +70,10 @@ def object_for_run(value: Any, tensor_for_run: Callable[[Tensor], Tensor]) -> An
     memo = {id(tensor): tensor_for_run(tensor) for _, tensor in found}
     try:
         return copy.deepcopy(value, memo)
-    except Exception:  # an object deepcopy cannot copy: the run is given it as it is
-        return value
+    except Exception as error:
+        raise CostlensError(f"an input of type {type(value).__name__} holds tensors but cannot "
+                            f"be copied for the trace ({type(error).__name__}: "
+                            f"{first_line(error)}); give its tensors as inputs instead") from error
 
 
 def _tensors_inside(value: Any) -> Iterator[tuple[str, Tensor]]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from ..errors import CostlensError
+from ..errors import CostlensError, first_line
 from ..graph import OPTIMIZERS, Phase
 from .recorder import Recorder, tensors_in
 
@@ -48,7 +48,7 @@ def loss_of(step: TrainStep, output: Any) -> Tensor:
             loss = step.loss(output)
         except Exception as error:
             raise CostlensError(f"the loss function raised {type(error).__name__}: "
-                                f"{error}") from error
+                                f"{first_line(error)}") from error
     else:
         given = output.get("loss") if isinstance(output, dict) else getattr(output, "loss", None)
         if isinstance(given, Tensor):
@@ -94,12 +94,15 @@ def run_step(step: TrainStep, recorder: Recorder, output: Any,
         optimizer.step()
 
 
-def make_optimizer(name: str, parameters: Sequence[Tensor]) -> torch.optim.Optimizer:
+def make_optimizer(name: str, parameters: Sequence[Tensor],
+                   learning_rate: float | None = None) -> torch.optim.Optimizer:
     """torch's optimizer `name` over the parameters that train, with the settings the trace
-    uses: the defaults, SGD with momentum 0.9, one parameter at a time."""
+    uses: the defaults, SGD with momentum 0.9, one parameter at a time. A `learning_rate` of 0
+    runs the same ops and leaves the parameters as they are (a benchmark's)."""
     trained = [p for p in parameters if p.requires_grad]
+    rate = {} if learning_rate is None else {"lr": learning_rate}
     if name == "sgd":
-        return torch.optim.SGD(trained, lr=0.01, momentum=0.9, foreach=False)
+        return torch.optim.SGD(trained, **({"lr": 0.01} | rate), momentum=0.9, foreach=False)
     if name == "adam":
-        return torch.optim.Adam(trained, foreach=False)
-    return torch.optim.AdamW(trained, foreach=False)
+        return torch.optim.Adam(trained, **rate, foreach=False)
+    return torch.optim.AdamW(trained, **rate, foreach=False)
