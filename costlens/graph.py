@@ -128,6 +128,7 @@ class OpNode:
     source: SourceLocation | None = None
     parts: tuple[OpNode, ...] = ()  # for an op costed through torch's decomposition of it
     phase: Phase = Phase.FORWARD
+    site: SourceLocation | None = None  # the line of the model's code, installed or not
 
     @property
     def packet(self) -> str:
@@ -154,6 +155,7 @@ class OpNode:
             "tags": list(self.tags), "call": self.call, "view": self.view,
             "source": None if self.source is None else self.source.to_dict(),
             "parts": [part.to_dict() for part in self.parts], "phase": self.phase.value,
+            "site": None if self.site is None else self.site.to_dict(),
         }
 
     @classmethod
@@ -167,6 +169,7 @@ class OpNode:
             source=SourceLocation.from_dict(data["source"]),
             parts=tuple(OpNode.from_dict(part) for part in data["parts"]),
             phase=Phase(data.get("phase", Phase.FORWARD.value)),
+            site=SourceLocation.from_dict(data.get("site")),
         )
 
 
@@ -200,21 +203,26 @@ class ModuleInfo:
 
 @dataclass(frozen=True)
 class ModuleCall:
-    """One call of a module's forward; a module called twice has two calls."""
+    """One call of a module's forward; a module called twice has two calls. `source` is the
+    line of user code that called it, `site` that of the model's code (an installed model's
+    too)."""
 
     index: int
     module: str
     parent: int | None
     source: SourceLocation | None = None
+    site: SourceLocation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "module": self.module, "parent": self.parent,
-                "source": None if self.source is None else self.source.to_dict()}
+                "source": None if self.source is None else self.source.to_dict(),
+                "site": None if self.site is None else self.site.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModuleCall:
         return cls(data["index"], data["module"], data["parent"],
-                   SourceLocation.from_dict(data["source"]))
+                   SourceLocation.from_dict(data["source"]),
+                   SourceLocation.from_dict(data.get("site")))
 
 
 @dataclass(frozen=True)

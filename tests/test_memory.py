@@ -4,6 +4,8 @@ on real runs of the example networks, forward and training step."""
 from __future__ import annotations
 
 import bisect
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,3 +138,28 @@ def test_the_training_step_peak_is_within_10_percent_of_a_real_run(stem: str,
     inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     estimated = costlens.analyze(model, inputs, train_step=True).totals.peak_bytes
     assert estimated == pytest.approx(_real_peak(model, inputs, True), rel=0.10)
+
+
+def test_statements_hold_in_an_installed_model_too(tmp_path: Path) -> None:
+    """A model from site-packages (torchvision's, a library's) is not the user's code, so
+    findings do not point into it, but its statements still hold what they read."""
+    folder = tmp_path / "site-packages"
+    folder.mkdir()
+    (folder / "installed_twice.py").write_text(
+        "import torch\nfrom torch import nn\n\n"
+        "class Twice(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.a, self.b = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        out = torch.relu(x)\n"
+        "        out = self.b(self.a(out))\n"
+        "        return out\n")
+    spec = importlib.util.spec_from_file_location("installed_twice",
+                                                  folder / "installed_twice.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    analysis = costlens.analyze(module.Twice(), torch.randn(1, 8, 16, 16))
+    held = F32 * (2 * (8 * 8 + 8) + 8 * 16 * 16)
+    assert analysis.layer("b").peak_bytes == held + 3 * F32 * 8 * 16 * 16
+    assert all(node.source is None for node in analysis.graph.nodes)  # not the user's lines

@@ -107,7 +107,8 @@ def memory(graph: OpGraph) -> Memory:
 
 class _Statements:
     """The statements of the forwards, as far as the trace can tell them: in each module's
-    forward, a run of consecutive ops and module calls issued from one line of code. Python
+    forward, a run of consecutive ops and module calls issued from one line of the model's
+    code (its `site`, an installed model's too). Python
     keeps what a statement reads alive until the statement is done, whatever reads it last:
     in `out = self.bn(self.conv(out))` the old `out` lives until the assignment, through the
     conv and the batch norm; in `return self.relu(out + identity)` the sum's inputs live
@@ -123,11 +124,12 @@ class _Statements:
         for node in graph.nodes:  # a module's own ops (keyed by -1 - index), then its calls
             if forward[node.index]:
                 items.setdefault(node.call, []).append(
-                    (node.index, node.index, node.source, -1 - node.index))
+                    (node.index, node.index, node.site or node.source, -1 - node.index))
         for call in graph.calls:
             first, last = spans[call.index]
             if last >= 0:
-                items.setdefault(call.parent, []).append((first, last, call.source, call.index))
+                items.setdefault(call.parent, []).append(
+                    (first, last, call.site or call.source, call.index))
         span: dict[int, tuple[int, int]] = {}
         for members in items.values():
             members.sort(key=lambda item: item[0])

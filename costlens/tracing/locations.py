@@ -31,6 +31,13 @@ _LIBRARY_DIRS = tuple({os.path.realpath(path) + os.sep for path in (
                                              "scripts")),  # console-script wrappers
     *site.getsitepackages(), site.getusersitepackages())})
 _INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
+# Code that is never a model's: costlens's, torch's and the standard library's.
+_INTERNAL_DIRS = tuple({os.path.realpath(path) + os.sep for path in (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    os.path.dirname(torch.__file__),
+    *(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib")))})
+_EXAMPLES_DIR = os.path.realpath(os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "examples")) + os.sep  # installed, costlens.examples
 
 # Frames of these functions mark where tracing began: nothing above them is the model's.
 _BOUNDARIES: set[object] = set()
@@ -47,23 +54,51 @@ def boundary(function):  # type: ignore[no-untyped-def]
 
 def user_location() -> SourceLocation | None:
     """The innermost line of user code on the stack, or None when the stack reaches a boundary
-    first (the call of the model itself has no user line). Called for every op and module
-    call of a trace, through a dozen frames of torch each time: code found not to be the
-    user's is remembered."""
-    frame: FrameType | None = sys._getframe(1)
+    first (the call of the model itself has no user line)."""
+    return _lines(sys._getframe(1))[0]
+
+
+def code_lines() -> tuple[SourceLocation | None, SourceLocation | None]:
+    """The innermost line of user code on the stack (as user_location), and the innermost line
+    of a model's code: any but costlens's, torch's and the standard library's, so an installed
+    model's (torchvision's, a library's) too. The first is where a finding points; the second
+    is the statement that ran the op, whoever wrote it (analysis/memory.py)."""
+    return _lines(sys._getframe(1))
+
+
+def _lines(frame: FrameType | None) -> tuple[SourceLocation | None, SourceLocation | None]:
+    """Called for every op and module call of a trace, through a dozen frames of torch each
+    time: code found not to be the user's, or not a model's, is remembered."""
+    site = None
     while frame is not None:
         code = frame.f_code
         if code not in _NOT_USER:
             if code in _BOUNDARIES:
-                return None
+                return None, site
             if is_user_file(code.co_filename):
-                return SourceLocation(display_path(code.co_filename), frame.f_lineno)
+                user = SourceLocation(display_path(code.co_filename), frame.f_lineno)
+                return user, site or user
             _NOT_USER.add(code)
+        if site is None and code not in _INTERNAL:
+            if _is_model_file(code.co_filename):
+                site = SourceLocation(display_path(code.co_filename), frame.f_lineno)
+            else:
+                _INTERNAL.add(code)
         frame = frame.f_back
-    return None
+    return None, site
 
 
 _NOT_USER: set[CodeType] = set()
+_INTERNAL: set[CodeType] = set()
+
+
+@functools.lru_cache(maxsize=None)
+def _is_model_file(filename: str) -> bool:
+    """Not costlens's, torch's or the standard library's; costlens's examples are models."""
+    if filename.startswith("<"):
+        return False
+    path = os.path.realpath(filename)
+    return not path.startswith(_INTERNAL_DIRS) or path.startswith(_EXAMPLES_DIR)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from ..graph import ModuleCall, OpInput, OpNode, Phase, SourceLocation, TensorMe
 from .data_sizes import DataDependentSizes
 from .fast_meta import FAST_META
 from .fused_backward import with_fused_backward
-from .locations import user_location
+from .locations import code_lines
 
 V = TypeVar("V")
 
@@ -90,7 +90,8 @@ class ModuleCalls:
         self.calls: list[ModuleCall] = []
         self.stack: list[int] = []
         self.leaves: set[int] = set()  # torch's own modules with no children, by id
-        self.sources: list[SourceLocation | None] = []  # per open call: see op_source
+        # per open call: its (user, model) lines if a torch leaf module's (see op_lines)
+        self.sources: list[tuple[SourceLocation | None, SourceLocation | None] | None] = []
 
     def install(self, model: nn.Module, handles: list[Any]) -> None:
         """Hook the calls of the model's modules; `handles` collects what to remove, even if a
@@ -110,10 +111,10 @@ class ModuleCalls:
             return
         index = len(self.calls)
         parent = self.stack[-1] if self.stack else None
-        source = user_location()
-        self.calls.append(ModuleCall(index, self.names[id(module)], parent, source))
+        lines = code_lines()
+        self.calls.append(ModuleCall(index, self.names[id(module)], parent, *lines))
         self.stack.append(index)
-        self.sources.append(source if id(module) in self.leaves else None)
+        self.sources.append(lines if id(module) in self.leaves else None)
 
     def _leave(self, module: nn.Module, _args: Any, _output: Any) -> None:
         if id(module) not in self.names:
@@ -125,13 +126,13 @@ class ModuleCalls:
     def current(self) -> int | None:
         return self.stack[-1] if self.stack else None
 
-    def op_source(self) -> SourceLocation | None:
-        """The line of user code an op comes from. Inside one of torch's own leaf modules (a
-        Conv2d, a ReLU) every frame between the op and the module call is torch's, so it is
-        the line that called the module, found once for the call rather than for each op by
-        walking the stack."""
-        source = self.sources[-1] if self.sources else None
-        return source if source is not None else user_location()
+    def op_lines(self) -> tuple[SourceLocation | None, SourceLocation | None]:
+        """The lines of user code and of the model's code an op comes from (code_lines).
+        Inside one of torch's own leaf modules (a Conv2d, a ReLU) every frame between the op
+        and the module call is torch's, so they are the lines that called the module, found
+        once for the call rather than for each op by walking the stack."""
+        lines = self.sources[-1] if self.sources else None
+        return lines if lines is not None else code_lines()
 
     def module_path(self) -> str:
         return self.calls[self.stack[-1]].module if self.stack else ""
@@ -281,9 +282,10 @@ class Recorder(TorchDispatchMode):
             outputs = tensors_in(out)
         described = tuple(map(meta_of, outputs))
         sink = self.parts[-1] if self.parts else self.nodes
+        source, site = self.calls.op_lines()
         node = OpNode(index=len(sink), op=name, inputs=tuple(inputs), outputs=described,
                       attrs=tuple(attrs), tags=tags, call=call, view=view,
-                      source=self.calls.op_source(), parts=parts, phase=self.phase)
+                      source=source, parts=parts, phase=self.phase, site=site)
         if self.training_step and self.phase is Phase.FORWARD and not self.parts:
             self._remember_grad_calls(read, inputs)
         sink.append(node)
@@ -298,10 +300,11 @@ class Recorder(TorchDispatchMode):
                        attrs: list[tuple[str, Any]], outputs: list[Tensor]) -> None:
         """Record an op that has no aten schema to bind (a fused kernel's backward)."""
         call = self._step_call((), {})
+        source, site = self.calls.op_lines()
         node = OpNode(index=len(self.nodes), op=name,
                       inputs=tuple(self._input(arg, tensor) for arg, tensor in inputs),
                       outputs=tuple(map(meta_of, outputs)), attrs=tuple(attrs), tags=(),
-                      call=call, source=self.calls.op_source(), phase=self.phase)
+                      call=call, source=source, phase=self.phase, site=site)
         self.nodes.append(node)
         for tensor, meta in zip(outputs, node.outputs):
             self.producers[tensor] = (node.index, meta)
