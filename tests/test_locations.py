@@ -44,3 +44,21 @@ def test_installed_and_library_files_are_not_user_code() -> None:
     assert not is_user_file(costlens.__file__)
     assert not is_user_file("<string>")
     assert is_user_file(__file__)
+
+
+def test_a_users_copy_of_installed_code_is_the_users(tmp_path) -> None:
+    """Code objects compare equal whatever file they come from: the same function in an
+    installed file and in the user's must still be told apart."""
+    from costlens.tracing.locations import user_location
+
+    source = "def where(locate):\n    return locate()\n"
+    found = []
+    for folder in ("site-packages", "project"):
+        path = tmp_path / folder / "helper.py"
+        path.parent.mkdir()
+        path.write_text(source)
+        namespace: dict = {}
+        exec(compile(source, str(path), "exec"), namespace)
+        found.append(namespace["where"](user_location))
+    assert found[0] is None or "site-packages" not in found[0].file
+    assert found[1] is not None and found[1].file.endswith("project/helper.py")

@@ -72,24 +72,26 @@ def _lines(frame: FrameType | None) -> tuple[SourceLocation | None, SourceLocati
     site = None
     while frame is not None:
         code = frame.f_code
-        if code not in _NOT_USER:
+        if id(code) not in _NOT_USER:
             if code in _BOUNDARIES:
                 return None, site
             if is_user_file(code.co_filename):
                 user = SourceLocation(display_path(code.co_filename), frame.f_lineno)
                 return user, site or user
-            _NOT_USER.add(code)
-        if site is None and code not in _INTERNAL:
+            _NOT_USER[id(code)] = code
+        if site is None and id(code) not in _INTERNAL:
             if _is_model_file(code.co_filename):
                 site = SourceLocation(display_path(code.co_filename), frame.f_lineno)
             else:
-                _INTERNAL.add(code)
+                _INTERNAL[id(code)] = code
         frame = frame.f_back
     return None, site
 
 
-_NOT_USER: set[CodeType] = set()
-_INTERNAL: set[CodeType] = set()
+# Code objects by identity (each kept, so that its id is not reused): code objects compare by
+# value, filename aside, so a user's copy of an installed file would otherwise pass for it.
+_NOT_USER: dict[int, CodeType] = {}
+_INTERNAL: dict[int, CodeType] = {}
 
 
 @functools.lru_cache(maxsize=None)
