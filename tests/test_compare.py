@@ -14,12 +14,17 @@ from costlens.cli import main
 TARGETS = [f"{EXAMPLES}/shufflenet_v2.py:shufflenet_v2(width=0.5)",
            f"{EXAMPLES}/paper_benchmarks.py:g1_network(c1=13, c2=78)",
            f"{EXAMPLES}/shufflenet_v1.py:shufflenet_v1"]
+#: The example networks, one of each family, for the rows of --jobs 1 and --jobs 2.
+NETWORKS = [*TARGETS, f"{EXAMPLES}/resnet.py:resnet50", f"{EXAMPLES}/mobilenet_v2.py:mobilenet_v2",
+            f"{EXAMPLES}/inception.py:inception_net", f"{EXAMPLES}/gpt.py:gpt",
+            f"{EXAMPLES}/llama.py:llama(size='tiny', cache=False)",
+            f"{EXAMPLES}/mixtral.py:mixtral"]
 BROKEN = "missing/model.py:build"
 
 
 def test_two_jobs_print_the_rows_of_one_and_a_broken_target_is_one_line(
         capsys: pytest.CaptureFixture[str]) -> None:
-    arguments = ["compare", TARGETS[0], BROKEN, *TARGETS[1:], "--format", "csv"]
+    arguments = ["compare", NETWORKS[0], BROKEN, *NETWORKS[1:], "--format", "csv"]
     outputs = []
     for jobs in ("1", "2"):
         assert main([*arguments, "--jobs", jobs]) == 2
@@ -31,7 +36,7 @@ def test_two_jobs_print_the_rows_of_one_and_a_broken_target_is_one_line(
     lines = outputs[0].splitlines()
     assert lines[0] == "target,model,params,flops,mac,kernels"
     assert [line.rsplit(",", 5)[0] for line in lines[1:]] == [f'"{t}"' if "," in t else t
-                                                             for t in TARGETS]
+                                                             for t in NETWORKS]
 
 
 def test_the_latency_columns_come_with_a_platform(capsys: pytest.CaptureFixture[str],
