@@ -49,6 +49,7 @@ from .review.formats import COMPARE_FORMATS, DIFF_FORMATS
 
 if TYPE_CHECKING:
     from .analysis import Analysis
+    from .review.sources import Request
     from .tracing.load import LoadedModel
 
 EXIT_OK = 0
@@ -384,7 +385,7 @@ def _diff(options: argparse.Namespace) -> int:
     from .review.diff import NO_LATENCY, breaches, diff_reports, parse_limits
     from .review.diff_render import headline
     from .review.formats import DIFF_RENDERERS as RENDERERS
-    from .review.sources import Request, is_report, shared_platform
+    from .review.sources import is_report, shared_platform
 
     limits = parse_limits(options.fail_above) if options.fail_above is not None else {}
     if options.rev is not None:
@@ -397,25 +398,13 @@ def _diff(options: argparse.Namespace) -> int:
     elif options.new is None:
         raise CostlensError("give BASE and NEW, each a TARGET or a JSON report, or one TARGET "
                             "with --rev REV")
-    if options.fuse and not options.platform:
-        raise CostlensError("--fuse applies to the latency estimate: give --platform too")
     if options.format == "json" and options.depth is not None:
         raise CostlensError("--depth selects the layers of the table and markdown; the JSON "
                             "diff always holds every layer")
     sides = [options.base] if options.rev is not None else [options.base, options.new]
-    given = [flag for flag, value in (("--input", options.input), ("--dtype", options.dtype),
-                                      ("--train", options.train),
-                                      ("--train-step", options.train_step),
-                                      ("--trust-pickle", options.trust_pickle)) if value]
-    if given and all(is_report(side) for side in sides):
-        raise CostlensError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
-                            "TARGETs, and BASE and NEW are both JSON reports")
+    request = _review_request(options, sides, "BASE and NEW are both JSON reports")
     if "latency" in limits and not options.platform and not any(map(is_report, sides)):
         raise CostlensError(NO_LATENCY)  # said before the analysis, not after
-    request = Request("", tuple(options.input), options.dtype, options.train,
-                      options.trust_pickle,
-                      load_profile(options.platform) if options.platform else None,
-                      options.fuse, **_step_options(options))
     if options.rev is not None:
         base, new = revision_sides(options.base, options.rev, request, options.debug)
     else:
@@ -431,11 +420,11 @@ def _diff(options: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
-def _compare(options: argparse.Namespace) -> int:
-    from .review.collect import compare_sides
-    from .review.compare import compare
-    from .review.formats import COMPARE_RENDERERS as RENDERERS
-    from .review.sources import Request, Side, is_report, shared_platform
+def _review_request(options: argparse.Namespace, sides: Sequence[str], all_reports: str,
+                    jobs: int | None = None) -> Request:
+    """What diff and compare analyze each TARGET with; options that only a TARGET takes are
+    refused when every side is a JSON report."""
+    from .review.sources import Request, is_report
 
     if options.fuse and not options.platform:
         raise CostlensError("--fuse applies to the latency estimate: give --platform too")
@@ -443,14 +432,24 @@ def _compare(options: argparse.Namespace) -> int:
                                       ("--train", options.train),
                                       ("--train-step", options.train_step),
                                       ("--trust-pickle", options.trust_pickle),
-                                      ("--jobs", options.jobs)) if value]
-    if given and all(is_report(target) for target in options.targets):
+                                      ("--jobs", jobs)) if value]
+    if given and all(is_report(side) for side in sides):
         raise CostlensError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
-                            "TARGETs, and every one given is a JSON report")
-    request = Request("", tuple(options.input), options.dtype, options.train,
-                      options.trust_pickle,
-                      load_profile(options.platform) if options.platform else None,
-                      options.fuse, **_step_options(options))
+                            f"TARGETs, and {all_reports}")
+    return Request("", tuple(options.input), options.dtype, options.train,
+                   options.trust_pickle,
+                   load_profile(options.platform) if options.platform else None,
+                   options.fuse, **_step_options(options))
+
+
+def _compare(options: argparse.Namespace) -> int:
+    from .review.collect import compare_sides
+    from .review.compare import compare
+    from .review.formats import COMPARE_RENDERERS as RENDERERS
+    from .review.sources import Side, shared_platform
+
+    request = _review_request(options, options.targets, "every one given is a JSON report",
+                              jobs=options.jobs)
     found = compare_sides(options.targets, request, options.jobs or os.cpu_count() or 1,
                           options.debug)
     sides = [item for item in found if isinstance(item, Side)]
