@@ -164,3 +164,18 @@ def test_the_readme_figures_of_shufflenet(browser: Browser, pages: Path) -> None
     assert (round(float(maxpool[2].rstrip("%"))), maxpool[4]) == (17, "0.4%")
     page.close()
 
+
+
+def test_the_fused_view_leaves_absorbed_ops_off_the_roofline(browser: Browser,
+                                                             pages: Path) -> None:
+    """--fuse: the ops an inference engine folds into the one before them take no time, so
+    they have no attained rate to draw; the caption says so."""
+    target = _target("resnet", "resnet50")
+    page = browser.open(_page(pages, target, "--platform", PLATFORM, "--fuse")).page
+    eager = browser.open(_page(pages, target, "--platform", PLATFORM)).page
+    fused_points = page.locator("#roofline-chart circle.point").count()
+    assert 0 < fused_points < eager.locator("#roofline-chart circle.point").count()
+    assert "fused into the op before them" in page.locator("#roofline").inner_text()
+    assert "fused as an inference engine runs it" in page.locator(".sub").all_inner_texts()[1]
+    page.close()
+    eager.close()
