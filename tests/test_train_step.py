@@ -200,3 +200,10 @@ def test_a_fused_attention_backward_keeps_its_arguments_however_they_are_passed(
     node = analysis.graph.nodes[op.index]
     assert [item.arg for item in node.inputs] == ["grad_out", "query", "key", "value", "out"]
     assert node.attr("is_causal") is True
+
+
+def test_a_model_with_nothing_to_train_is_refused_in_one_line() -> None:
+    frozen = nn.Linear(4, 4).requires_grad_(False)
+    with pytest.raises(costlens.CostlensError, match="they are all frozen"):
+        costlens.analyze(frozen, torch.randn(2, 4), train_step=True)
+    assert all(p.requires_grad is False for p in frozen.parameters())

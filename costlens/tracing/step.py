@@ -57,8 +57,9 @@ def loss_of(step: TrainStep, output: Any) -> Tensor:
             trained = [t for t in tensors_in(output) if t.requires_grad
                        and (t.dtype.is_floating_point or t.dtype.is_complex)]
             if not trained:
-                raise CostlensError("a training step needs an output that depends on the "
-                                    "model's parameters; this model's outputs do not")
+                raise CostlensError("a training step needs an output that depends on a "
+                                    "trainable parameter; this model's outputs depend on none "
+                                    "(it has none, or they are all frozen)")
             loss = trained[0].sum()
             for tensor in trained[1:]:
                 loss = loss + tensor.sum()
