@@ -84,6 +84,8 @@ def _cases(op, layout: Callable, dtype: torch.dtype) -> list[tuple]:
         return [(source, 2), (source, 0.5)]
     if op is aten.mean.dim:
         return [(source, [2, 3], True), (source, [-1]), (source, [1, 3], False)]
+    if op is aten.scaled_dot_product_attention.default:
+        return [(source, source, source), Keywords((source, source, source), {"is_causal": True})]
     if op is aten.cat.default:
         return [([source, _maps(layout, dtype)], 1), ([source, _maps(layout, dtype)], -1),
                 ([source, _meta(2, 3, 4, 5, dtype=dtype)], 0)]
@@ -118,21 +120,16 @@ def test_fast_meta_matches_torch(op, layout: str, dtype: torch.dtype) -> None:
 ])
 def test_the_attention_output_is_the_math_paths(shapes, keywords, dtype) -> None:
     """scaled_dot_product_attention's output made directly equals the meta device's math."""
-    from costlens.tracing.recorder import _attention_output
-
     query, key, value = (_meta(*shape, dtype=dtype) for shape in shapes)
     if "attn_mask" in keywords:
         keywords = {**keywords, "attn_mask": _meta(*keywords["attn_mask"], dtype=dtype)}
-    fast = _attention_output(aten.scaled_dot_product_attention.default, (query, key, value),
-                             keywords)
+    fast = FAST_META[aten.scaled_dot_product_attention.default]((query, key, value), keywords)
     math = torch.nn.functional.scaled_dot_product_attention(query, key, value, **keywords)
     assert _described(fast) == _described(math)
 
 
 def test_shared_heads_run_the_math() -> None:
     """Grouped-query heads broadcast: that is left to torch."""
-    from costlens.tracing.recorder import _attention_output
-
     query, key = _meta(1, 8, 4, 16, dtype=torch.float32), _meta(1, 2, 4, 16, dtype=torch.float32)
-    assert _attention_output(aten.scaled_dot_product_attention.default, (query, key, key),
-                             {"enable_gqa": True}) is None
+    assert FAST_META[aten.scaled_dot_product_attention.default](
+        (query, key, key), {"enable_gqa": True}) is None

@@ -207,3 +207,14 @@ def test_a_model_with_nothing_to_train_is_refused_in_one_line() -> None:
     with pytest.raises(costlens.CostlensError, match="they are all frozen"):
         costlens.analyze(frozen, torch.randn(2, 4), train_step=True)
     assert all(p.requires_grad is False for p in frozen.parameters())
+
+
+def test_pooling_gradients_spread_back_over_the_window() -> None:
+    """An average pool's gradient adds each output's gradient to every input of its window: the
+    forward's taps (3x3 here); a max pool's only to the input that won."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AvgPool2d(3, stride=1, padding=1),
+                          nn.MaxPool2d(2))
+    analysis = costlens.analyze(model, torch.randn(1, 3, 8, 8), train_step=True)
+    flops = {op.op: op.flops for op in analysis.ops if op.phase == "backward"}
+    assert flops["aten.avg_pool2d_backward.default"] == 4 * 8 * 8 * 9
+    assert flops["aten.max_pool2d_with_indices_backward.default"] == 4 * 4 * 4

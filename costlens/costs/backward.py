@@ -17,12 +17,10 @@ theirs in conv.py. The rest, per element of the output's gradient:
 """
 from __future__ import annotations
 
-import math
-import re
-
 from ..graph import OpNode, TensorMeta
 from .attention import attention_flops
 from .category import Category
+from .pooling import window_taps
 from .registry import OpCost, first_input, formula, measured
 
 NORM_BACKWARD_FLOPS_PER_ELEMENT = 8
@@ -79,10 +77,7 @@ def softmax_backward(node: OpNode) -> OpCost:
 
 @formula("aten.avg_pool1d_backward", "aten.avg_pool2d_backward", "aten.avg_pool3d_backward")
 def average_pool_backward(node: OpNode) -> OpCost:
-    kernel = tuple(node.attr("kernel_size"))
-    dims = int(re.search(r"pool(\d)d", node.packet).group(1))
-    window = math.prod(kernel * dims if len(kernel) == 1 else kernel)
-    return measured(node, _gradient(node).numel * window, Category.POOLING)
+    return measured(node, _gradient(node).numel * window_taps(node), Category.POOLING)
 
 
 @formula("aten.max_pool2d_with_indices_backward", "aten.max_pool3d_with_indices_backward",

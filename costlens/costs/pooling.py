@@ -18,10 +18,7 @@ from .registry import OpCost, first_input, formula, measured
          "aten.max_pool3d_with_indices", "aten.mkldnn_max_pool2d", "aten.mkldnn_max_pool3d",
          "aten.avg_pool1d", "aten.avg_pool2d", "aten.avg_pool3d")
 def window_pool(node: OpNode) -> OpCost:
-    out = node.outputs[0]
-    spatial_dims = int(re.search(r"pool(\d)d", node.packet).group(1))
-    window = math.prod(_window(node, spatial_dims))
-    return measured(node, out.numel * window, Category.POOLING)
+    return measured(node, node.outputs[0].numel * window_taps(node), Category.POOLING)
 
 
 @formula("aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d", "aten.adaptive_avg_pool1d",
@@ -52,6 +49,9 @@ def mean(node: OpNode) -> OpCost:
     return measured(node, source.numel, Category.POOLING if spatial else Category.REDUCTION)
 
 
-def _window(node: OpNode, spatial_dims: int) -> tuple[int, ...]:
+def window_taps(node: OpNode) -> int:
+    """Elements of a fixed pooling window: `kernel_size` given once or per dimension of the
+    `pool<N>d` op (its backward's too)."""
+    spatial_dims = int(re.search(r"pool(\d)d", node.packet).group(1))
     kernel = tuple(node.attr("kernel_size"))
-    return kernel * spatial_dims if len(kernel) == 1 else kernel
+    return math.prod(kernel * spatial_dims if len(kernel) == 1 else kernel)

@@ -192,15 +192,22 @@ def _training_step(model: nn.Module, forward: Callable[[], object], step: TrainS
         loss.backward()
         if optimizer is not None:
             optimizer.step()
-            for path, parameter in parameters:  # the state exists after the first step
-                module = path.rpartition(".")[0]
-                owners.tensors[id(parameter)] = module
-                for value in optimizer.state.get(parameter, {}).values():
-                    if isinstance(value, torch.Tensor):
-                        owners.tensors[id(value)] = module
+            if not owners.tensors:  # once, after the (untimed) first step made the state
+                _own(owners, parameters, optimizer)
         return loss
 
     return run
+
+
+def _own(owners: _Owners, parameters: list[tuple[str, torch.Tensor]],
+         optimizer: torch.optim.Optimizer) -> None:
+    """Each parameter and its optimizer state belong to the module owning the parameter."""
+    for path, parameter in parameters:
+        module = path.rpartition(".")[0]
+        owners.tensors[id(parameter)] = module
+        for value in optimizer.state.get(parameter, {}).values():
+            if isinstance(value, torch.Tensor):
+                owners.tensors[id(value)] = module
 
 
 def _median_ops(runs: list[list[tuple[str, str, float]]]) -> tuple[TimedOp, ...]:

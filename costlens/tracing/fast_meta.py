@@ -3,7 +3,8 @@
 torch's meta kernels for batch norm, layer norm, addmm, arithmetic, mean, cat, clone,
 convolution, embedding, arange and simple activations are Python code (decompositions, shape
 functions) that cost from 25 us to a millisecond per call, most of a small network's trace
-time. Their outputs are easy to state for the common layouts (row-major, matching dtypes),
+time; scaled_dot_product_attention, which the recorder keeps whole, would run its whole math
+through them, a few milliseconds a call. Their outputs are easy to state for the common layouts (row-major, matching dtypes),
 which are all handled here; the activation's output is laid out like its input, batch norm
 adds per-channel statistics. The tests check each function here against torch's own meta
 kernel over dtypes and layouts; anything outside the cases handled returns None and goes to
@@ -197,6 +198,22 @@ def _embedding(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> Tensor | None:
     return weight.new_empty((*indices.shape, weight.shape[1]))
 
 
+def _attention(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
+    """scaled_dot_product_attention, which the recorder keeps whole (FusedFunctions): the meta
+    device would run its math through torch's Python reference kernels, a few milliseconds a
+    call, only to give `query`'s shape with `value`'s width, laid out as the math's last
+    product (contiguous). None for shared or broadcast heads or a real tensor."""
+    bound = dict(zip(("query", "key", "value", "attn_mask"), args)) | kwargs
+    query, key, value = bound.get("query"), bound.get("key"), bound.get("value")
+    mask = bound.get("attn_mask")
+    tensors = [query, key, value] + ([mask] if mask is not None else [])
+    if not all(isinstance(t, Tensor) and t.is_meta for t in tensors) or query.dim() < 2 \
+            or query.shape[:-2] != value.shape[:-2] or key.shape[:-1] != value.shape[:-1] \
+            or key.shape[-1] != query.shape[-1] or not (query.dtype == key.dtype == value.dtype):
+        return None
+    return torch.empty((*query.shape[:-1], value.shape[-1]), dtype=query.dtype, device="meta")
+
+
 FAST_META: dict[Any, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     _aten.native_batch_norm.default: _batch_norm,
     _aten.convolution.default: _convolution,
@@ -211,6 +228,7 @@ FAST_META: dict[Any, Callable[[tuple[Any, ...], dict[str, Any]], Any]] = {
     _aten.clone.default: _clone,
     _aten.arange.default: _arange,
     _aten.embedding.default: _embedding,
+    _aten.scaled_dot_product_attention.default: _attention,
 }
 for _name in _ACTIVATIONS:
     FAST_META[getattr(_aten, _name).default] = _activation

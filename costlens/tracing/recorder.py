@@ -240,7 +240,8 @@ class Recorder(TorchDispatchMode):
             return with_fused_backward(self, func, op, args, kwargs)
         self.quiet = True
         try:
-            out = _attention_output(op, args, kwargs) if self.on_meta else None
+            made = FAST_META.get(op) if self.on_meta else None
+            out = made(args, kwargs) if made is not None else None
             if out is None:
                 out = func(*args, **kwargs)
         finally:
@@ -400,25 +401,6 @@ class FusedFunctions(TorchFunctionMode):
         if op is None or self.recorder.quiet:
             return func(*args, **kwargs)
         return self.recorder.run_fused(func, op, *args, **kwargs)
-
-
-def _attention_output(op: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor | None:
-    """The output of scaled_dot_product_attention on meta tensors, made directly: the meta
-    device would run its math through torch's Python reference kernels, a few milliseconds a
-    call, only to give `query`'s shape with `value`'s width, laid out as the math's last
-    product (contiguous). None for any other call (another op, shared or broadcast heads, a
-    real tensor), which runs as it is."""
-    if op is not _aten.scaled_dot_product_attention.default:
-        return None
-    bound = dict(zip(("query", "key", "value", "attn_mask"), args)) | kwargs
-    query, key, value = bound.get("query"), bound.get("key"), bound.get("value")
-    mask = bound.get("attn_mask")
-    tensors = [query, key, value] + ([mask] if mask is not None else [])
-    if not all(isinstance(t, Tensor) and t.is_meta for t in tensors) or query.dim() < 2 \
-            or query.shape[:-2] != value.shape[:-2] or key.shape[:-1] != value.shape[:-1] \
-            or key.shape[-1] != query.shape[-1] or not (query.dtype == key.dtype == value.dtype):
-        return None
-    return torch.empty((*query.shape[:-1], value.shape[-1]), dtype=query.dtype, device="meta")
 
 
 def tensors_in(tree: Any) -> list[Tensor]:
