@@ -4,12 +4,11 @@ torch's meta kernels for batch norm, layer norm, addmm, arithmetic, mean, cat, c
 convolution, embedding, arange and simple activations are Python code (decompositions, shape
 functions) that cost from 25 us to a millisecond per call, most of a small network's trace
 time; scaled_dot_product_attention, which the recorder keeps whole, would run its whole math
-through them, a few milliseconds a call. Their outputs are easy to state for the common layouts (row-major, matching dtypes),
-which are all handled here; the activation's output is laid out like its input, batch norm
-adds per-channel statistics. The tests check each function here against torch's own meta
-kernel over dtypes and layouts; anything outside the cases handled returns None and goes to
-torch.
-"""
+through them, a few milliseconds a call. Their outputs are easy to state for the common layouts
+(row-major, matching dtypes), which are all handled here; the activation's output is laid out
+like its input, batch norm adds per-channel statistics. The tests check each function here
+against torch's own meta kernel over dtypes and layouts; anything outside the cases handled
+returns None and goes to torch."""
 from __future__ import annotations
 
 from typing import Any, Callable
