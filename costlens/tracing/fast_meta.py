@@ -8,7 +8,8 @@ through them, a few milliseconds a call. Their outputs are easy to state for the
 (row-major, matching dtypes), which are all handled here; the activation's output is laid out
 like its input, batch norm adds per-channel statistics. The tests check each function here
 against torch's own meta kernel over dtypes and layouts; anything outside the cases handled
-returns None and goes to torch."""
+returns None and goes to torch.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
