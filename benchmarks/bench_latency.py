@@ -33,13 +33,20 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parent.parent
 
 from costlens.examples import (  # noqa: E402
+    convnext,
+    densenet,
+    efficient,
     gpt,
+    hybrid,
     inception,
     llama,
     mobilenet_v2,
+    regnet,
     resnet,
     shufflenet_v1,
     shufflenet_v2,
+    swin,
+    vgg,
 )
 
 from costlens import analyze  # noqa: E402
@@ -62,6 +69,13 @@ NETWORKS: dict[str, Factory] = {
     "ResNet-50": resnet.resnet50,
     "ResNeXt-50 32x4d": resnet.resnext50_32x4d,
     "Inception-style": inception.inception_net,
+    "RegNetY-400MF": regnet.regnet_y_400mf,
+    "EfficientNet-B0": efficient.efficientnet_b0,
+    "DenseNet-121": densenet.densenet121,
+    "VGG-11": vgg.vgg11,
+    "ConvNeXt-T": convnext.convnext_t,
+    "Swin-T": swin.swin_t,
+    "Conv-attention hybrid (CoAtNet-0-like)": hybrid.conv_attention_hybrid,
     "GPT (4 layers, 256 wide, seq 128)": gpt.gpt,
     "Llama tiny (seq 256)": lambda: _tokens_only(llama.llama(size="tiny", seq=256,
                                                              device="cpu", cache=False)),

@@ -45,6 +45,25 @@ def conv_bn(
     return nn.Sequential(*layers)
 
 
+class SqueezeExcitation(nn.Module):
+    """Squeeze-excitation (Hu et al., arXiv:1709.01507), named as torchvision's: global average
+    pool, 1x1 conv down (``fc1``), ``activation``, 1x1 conv up (``fc2``), sigmoid, channel scale.
+    """
+
+    def __init__(self, channels: int, squeeze: int,
+                 activation: type[nn.Module] = nn.ReLU) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation = activation()
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        return x * self.scale_activation(scale)
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Interleave channels across ``groups`` so the next group conv mixes them.
 
