@@ -17,7 +17,11 @@ would fold or fuse.
 
 It attributes a cause to the innermost block whose own ops break the limit: a block inside
 another is judged first, and an enclosing block is judged on its ops with those of the blocks
-already flagged inside it set aside, so no two findings count the same ops. The instances of
+already flagged inside it set aside. When the enclosing block breaks the limit on those too,
+the block as its author designed it is the cause: one finding on it, counting all its ops,
+replaces those inside it (a squeeze-excitation gate inside an MBConv block is one cause with
+the block's depthwise conv and shortcut). So no two findings count the same ops, and none
+sits inside another. The instances of
 one block class built at one line are one finding, with the worst instance's figures. What the
 fix saves is the element-wise MAC the block must shed to meet the limit (all instances
 together); the severity follows its share of the model's MAC (of its estimated time with a
@@ -90,9 +94,9 @@ def build():
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from costlens.analysis import OpRecord
+from costlens.analysis import LayerRecord, OpRecord
 from costlens.costs import ACTIVATIONS, Category
 from costlens.errors import CostlensError
 from costlens.linting.context import RuleContext, View
@@ -110,12 +114,15 @@ _REMEDIES = {
     "mul": "fold constant scales into the weights",
     "div": "fold constant scales into the weights",
     "product": "use fewer element-wise products of maps (a gate, a rotary embedding)",
+    "gate": "gate fewer or thinner maps (a squeeze-excitation gate rereads and rewrites the "
+            "whole map)",
     "depthwise conv": "use fewer depthwise convolutions, on thinner maps",
 }
 _ACTIVATION_REMEDY = "drop activations the block does not need"
 _OTHER_REMEDY = "use fewer element-wise ops on these maps"
 _COPY_REMEDY = "merge concat / split / shuffle copies"
 _COPIES = ("cat", "clone", "stack")
+_HELD = ("param:", "buffer:")  # origins of a model's own tensors: constants at inference
 
 
 @dataclass(frozen=True)
@@ -197,34 +204,50 @@ class ElementwiseHeavyBlock(Rule):
         limit = context.options["max_share"]
         measure = context.options["share_of"]
         share_of = elementwise_share if measure == "mac" else elementwise_time_share
-        flagged: list[str] = []
+        found: dict[str, ElementwiseHeavy] = {}
         for layer in context.blocks(context.options["block_types"]):
-            calls = [[op for op in call if op.index not in context.absorbed]
-                     for call in context.own_calls(layer, flagged)]
-            shares = [share_of(context, call) for call in calls]
-            heaviest = max(range(len(calls)), key=shares.__getitem__, default=None)
-            if heaviest is None or shares[heaviest] <= limit:
+            finding = _judge(context, layer, list(found), limit, measure, share_of)
+            if finding is None:
                 continue
-            flagged.append(layer.name)
-            ops = calls[heaviest]
-            kinds = _kinds(context, ops)
-            heavy = tuple(kind for kind in kinds if kind.kind != "copy")
-            saved, seconds = 0.0, 0.0
-            for call, share in zip(calls, shares):
-                elementwise = [op for op in call if _is_elementwise(op)]
-                fraction = _excess(share, limit)
-                saved += fraction * sum(op.mac_bytes for op in elementwise)
-                seconds += fraction * context.seconds(elementwise)
-            yield ElementwiseHeavy(
-                layer.name, layer.type, round(shares[heaviest], 4), limit, measure,
-                context.view, len(calls), heavy,
-                next((kind for kind in kinds if kind.kind == "copy"), None),
-                tuple(_kinds(context, [op for op in ops
-                                       if op.index in context.fusable and _is_elementwise(op)]))
-                if context.view is View.EAGER else (),
-                sum(kind.mac_bytes for kind in heavy),
-                sum(op.mac_bytes for op in ops if op.supported), saved_bytes=round(saved),
-                seconds=seconds if context.latency is not None else None)
+            inner = [name for name in found if name.startswith(f"{layer.name}.")]
+            if inner:  # one cause per nest: the enclosing block, judged on all its ops
+                for name in inner:
+                    del found[name]
+                finding = _judge(context, layer, list(found), limit, measure, share_of) or finding
+            found[layer.name] = finding
+        yield from found.values()
+
+
+def _judge(context: RuleContext, layer: LayerRecord, set_aside: list[str], limit: float,
+           measure: str, share_of: Callable[[RuleContext, list[OpRecord]], float]
+           ) -> ElementwiseHeavy | None:
+    """The finding on `layer` judged on its ops less those of the blocks in `set_aside`, or
+    None when its heaviest call stays within `limit`."""
+    calls = [[op for op in call if op.index not in context.absorbed]
+             for call in context.own_calls(layer, set_aside)]
+    shares = [share_of(context, call) for call in calls]
+    heaviest = max(range(len(calls)), key=shares.__getitem__, default=None)
+    if heaviest is None or shares[heaviest] <= limit:
+        return None
+    ops = calls[heaviest]
+    kinds = _kinds(context, ops)
+    heavy = tuple(kind for kind in kinds if kind.kind != "copy")
+    saved, seconds = 0.0, 0.0
+    for call, share in zip(calls, shares):
+        elementwise = [op for op in call if _is_elementwise(op)]
+        fraction = _excess(share, limit)
+        saved += fraction * sum(op.mac_bytes for op in elementwise)
+        seconds += fraction * context.seconds(elementwise)
+    return ElementwiseHeavy(
+        layer.name, layer.type, round(shares[heaviest], 4), limit, measure,
+        context.view, len(calls), heavy,
+        next((kind for kind in kinds if kind.kind == "copy"), None),
+        tuple(_kinds(context, [op for op in ops
+                               if op.index in context.fusable and _is_elementwise(op)]))
+        if context.view is View.EAGER else (),
+        sum(kind.mac_bytes for kind in heavy),
+        sum(op.mac_bytes for op in ops if op.supported), saved_bytes=round(saved),
+        seconds=seconds if context.latency is not None else None)
 
 
 def _is_elementwise(op: OpRecord) -> bool:
@@ -281,5 +304,9 @@ def _kind(context: RuleContext, op: OpRecord) -> str | None:
         node = context.node(op)
         out = node.outputs[0].numel if node.outputs else 0
         maps = [item for item in node.inputs if item.tensor.footprint * 8 > out]
-        return "product" if len(maps) >= 2 else name
+        if len(maps) >= 2:
+            return "product"
+        computed = [item for item in node.inputs if item not in maps and item.tensor.numel > 1
+                    and not (item.origin or "").startswith(_HELD)]
+        return "gate" if computed else name
     return name.removesuffix("_legit").removesuffix("_legit_no_training")

@@ -120,6 +120,48 @@ def test_g4_names_norms_and_scales_with_their_own_remedies() -> None:
     assert "drop activations" not in found.message
 
 
+class Gate(nn.Module):
+    """Squeeze-excitation: a per-channel gate computed from the map, multiplied into it."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.reduce, self.expand = nn.Conv2d(channels, 8, 1), nn.Conv2d(8, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.expand(torch.relu(self.reduce(x.mean((2, 3), keepdim=True))))
+        return x * torch.sigmoid(scale)
+
+
+class GatedBlock(nn.Module):
+    """A depthwise conv, a gate inside and a shortcut: both the gate alone and the block
+    without it break a low limit."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        self.gate = Gate(channels)
+        self.project = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project(self.gate(self.depthwise(x)))
+
+
+def test_g4_reports_a_nest_of_flagged_blocks_once_on_the_block_around_them() -> None:
+    model = nn.Sequential(GatedBlock(32), GatedBlock(32))
+    inputs = torch.randn(1, 32, 28, 28)
+    (found,) = _lint(model, inputs, "G4", max_share=0.3)
+    assert found.module.count(".") == 0 and len(found.instances) == 2  # the blocks, not gates
+    assert "gate x1" in found.message and "depthwise conv x1" in found.message
+    assert "add x1" in found.message
+    # the gate is computed from the data: no advice to fold it into the weights
+    assert "fold constant scales" not in found.message
+    assert "gate fewer or thinner maps" in found.message
+    # everything the gates and the blocks would each have saved, once
+    alone = {d.module: d for d in _lint(nn.Sequential(Gate(32), Gate(32)), inputs, "G4",
+                                        max_share=0.3)}
+    assert alone and found.saving.mac_bytes > max(d.saving.mac_bytes for d in alone.values())
+
+
 def test_g3_suggests_fusing_matrix_products_in_a_transformer_block() -> None:
     class Parallel(nn.Module):
         def __init__(self) -> None:
