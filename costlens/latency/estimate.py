@@ -14,7 +14,8 @@ from typing import Any, Iterable
 
 from ..analysis import Analysis
 from ..graph import module_ancestors
-from .classes import KernelClass, kernel_class, shape_features
+from .attention_path import PathOp, math_path
+from .classes import KernelClass, kernel_class, shape_features, work_features
 from .fusion import fused_ops
 from .profile import Profile
 from .roofline import Bound, op_seconds
@@ -73,9 +74,14 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
         if fuse and cls is KernelClass.VIEW:
             times.append(OpTime(node.index, cls, 0.0, Bound.OVERHEAD))
             continue
-        seconds, bound = op_seconds(profile, cls, op.flops or 0, op.mac_bytes or 0,
-                                    op.parallelism or 0, coldness,
-                                    shape_features(node, cls, op.flops or 0, op.parallelism or 0))
+        parts = math_path(node) if cls is KernelClass.ATTENTION and profile.device == "cpu" \
+            else None
+        if parts:
+            seconds, bound = _math_path_seconds(profile, parts, coldness)
+        else:
+            seconds, bound = op_seconds(
+                profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0, coldness,
+                shape_features(node, cls, op.flops or 0, op.parallelism or 0))
         times.append(OpTime(node.index, cls, seconds, bound))
     call_cost = 0.0 if fuse else profile.module_call_overhead_s
     own_rows = {layer.forward_of: layer.name for layer in analysis.layers
@@ -96,6 +102,19 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
                                        dominant_bound(spent))
     return LatencyEstimate(profile.name, profile.device, profile.threads, fuse, total,
                            call_cost * len(graph.calls), tuple(times), layers, coldness)
+
+
+def _math_path_seconds(profile: Profile, parts: list[PathOp],
+                       coldness: float) -> tuple[float, Bound]:
+    """The time of an attention run op by op (attention_path.py): each op on its own class's
+    roofline; bound by what bounds most of it."""
+    spent: defaultdict[Bound, float] = defaultdict(float)
+    for part in parts:
+        seconds, bound = op_seconds(profile, part.kernel_class, part.flops, part.mac_bytes,
+                                    part.parallelism, coldness,
+                                    work_features(part.flops, part.parallelism))
+        spent[bound] += seconds
+    return sum(spent.values()), dominant_bound(spent)
 
 
 def _by_bound(times: Iterable[OpTime]) -> defaultdict[Bound, float]:
