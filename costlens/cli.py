@@ -612,8 +612,9 @@ def _bench(options: argparse.Namespace) -> int:
     from .api import analyze, training_step
     from .measure.compare import compare
     from .measure.op_times import measure
+    from .measure.plain_run import typical_seconds
     from .measure.timing import threads
-    from .report.platform import render_bench
+    from .report.platform import Typical, render_bench
     from .tracing.inputs import inputs_on
     from .tracing.load import load, model_dtype, model_inputs
 
@@ -627,14 +628,31 @@ def _bench(options: argparse.Namespace) -> int:
         dtype = model_dtype(options.dtype)
         analysis = analyze(loaded.model, inputs, dtype=dtype, **_step_options(options),
                            loss=step.loss if step else None)
-        latency = estimate(analysis, profile)
+        latency = estimate(analysis, profile, typical=False)
         model = loaded.model.eval().to(device=device.torch_device, dtype=dtype)
         measurement = measure(model, inputs_on(inputs, device.torch_device), device,
                               options.repeat, step=step)
+        typical = None
+        if step is None and device.name == CPU.name:
+            measured = typical_seconds(_plain_run_arguments(options), used, options.repeat)
+            typical = Typical(measured, estimate(analysis, profile).seconds
+                              if profile.has_typical else None)
     comparison = compare(analysis, latency, measurement, options.depth)
     print(render_bench(comparison, analysis.model_type, options.repeat, profile.name,
-                       "training step" if step else "forward"), end="")
+                       "training step" if step else "forward", typical), end="")
     return EXIT_OK
+
+
+def _plain_run_arguments(options: argparse.Namespace) -> list[str]:
+    """bench's target and input options, as measure/plain_run.py takes them."""
+    arguments = [options.target]
+    for shape in options.input:
+        arguments += ["--input", shape]
+    if options.dtype:
+        arguments += ["--dtype", options.dtype]
+    if options.trust_pickle:
+        arguments.append("--trust-pickle")
+    return arguments
 
 
 def _guidelines(options: argparse.Namespace) -> int:

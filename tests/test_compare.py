@@ -67,7 +67,7 @@ def test_without_a_platform_a_line_says_how_to_get_latency(
     out = capsys.readouterr().out
     assert "latency" not in out.split("\n\n")[1]  # the table
     assert out.rstrip().endswith("add --platform PROFILE (a file from `costlens calibrate`, or "
-                                 "built-in: epyc-cpu-1t, h200-cuda).")
+                                 "built-in: epyc-cpu-1t, h200-cuda, xeon-cpu-1t, xeon-cpu-2t).")
 
 
 def test_a_report_that_cannot_meet_the_platform_is_its_own_error(

@@ -63,7 +63,7 @@ def test_the_totals_are_the_two_reports_totals(capsys: pytest.CaptureFixture[str
         layer["flops"] for layer in half["layers"] if layer["name"] == "stage2")
     assert diff["base"]["label"] == HALF and diff["new"]["model"] == "ShuffleNetV2"
     assert diff["platform"] == {"profile": "epyc-cpu-1t", "device": "cpu", "threads": 1,
-                                "fused": False}
+                                "fused": False, "case": "best"}
     assert diff["schema_version"] == half["schema_version"]
 
 
@@ -234,11 +234,12 @@ def _older(report_file: Path) -> Path:
     ("reports", ["{report}", "{report}", "--platform", "epyc-cpu-1t"],
      "report.json carries no latency estimate, and a JSON report cannot be estimated again"),
     ("reports", ["{epyc}", "{h200}"], "epyc-cpu-1t.json was estimated on platform profile "
-                                      "epyc-cpu-1t (cpu, 1 thread, eager) and "),
+                                      "epyc-cpu-1t (cpu, 1 thread, eager, best case) and "),
     ("reports", ["{epyc}", "{h200}", "--platform", "epyc-cpu-1t"],
      "h200-cuda.json carries latency from platform profile h200-cuda (cuda, "),
     ("reports", ["{epyc}", "{epyc}", "--platform", "epyc-cpu-1t", "--fuse"],
-     "not from platform profile epyc-cpu-1t (cpu, 1 thread, fused) as --platform asks"),
+     "not from platform profile epyc-cpu-1t (cpu, 1 thread, fused, best case) as --platform "
+     "asks"),
     ("reports", ["{report}", "{report}", "--input", "1x3x8x8"],
      "--input applies to TARGETs, and BASE and NEW are both JSON reports"),
     ("reports", ["{report}"], "give BASE and NEW, each a TARGET or a JSON report, or one TARGET "

@@ -74,7 +74,7 @@ CASES = [
      "syntax.py: not a valid setup.cfg: File contains no section headers."),
     (["report", "factories.py:linear", "--platform", "mine.json"],
      "no platform profile 'mine.json': not a file, nor a built-in profile (built-in: "
-     "epyc-cpu-1t, h200-cuda)"),
+     "epyc-cpu-1t, h200-cuda, xeon-cpu-1t, xeon-cpu-2t)"),
     (["report", "factories.py:linear", "--platform", "syntax.py"],
      "platform profile syntax.py is not JSON"),
     (["report", "factories.py:linear", "--fuse"],

@@ -19,9 +19,12 @@ from costlens.latency.profile import Profile, Sample, load_profile
 from costlens.latency.roofline import op_seconds, roofline_seconds
 from costlens.measure.calibrate import (
     BANDWIDTH,
+    FRESH_PAGES,
     MODULE_CALL,
+    SEQUENCE,
     STREAM,
     STREAM_REPEATS,
+    TOUCHED_PAGES,
     WARM_UP_CALLS,
     Plan,
     _tiny,
@@ -186,7 +189,13 @@ def test_fixed_costs_are_the_warm_ones_scaled_by_the_stream(plan: Plan) -> None:
     seconds.update({_tiny(kind): value for kind, value in warm.items()})
     seconds[STREAM] = 1.5 * mean
     seconds[BANDWIDTH] = plan.bandwidth.bytes / 10e9
-    fitted = plan.fit(seconds)
+    seconds[TOUCHED_PAGES] = 2e-3
+    seconds[FRESH_PAGES] = 2e-3 + plan.pages * 1.5e-6
+    runs = {name: [value] for name, value in seconds.items()}
+    runs[SEQUENCE] = [0.1, 0.11, 0.12]  # fastest first
+    fitted = plan.fit(runs)
+    assert fitted.page_fault_s == pytest.approx(1.5e-6)
+    assert fitted.typical_spread == pytest.approx(1.1)
     assert fitted.in_network_factor == pytest.approx(1.5)
     assert fitted.module_call_overhead_s == pytest.approx(6e-6)
     assert fitted.rate(KernelClass.CONV_1X1).overhead_s == pytest.approx(15e-6 - 6e-6)

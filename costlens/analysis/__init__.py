@@ -36,6 +36,7 @@ def analyze_graph(graph: OpGraph) -> Analysis:
         unsupported_ops=_unsupported(ops),
         uncalled_modules=tuple(m.path for m in graph.modules if m.path not in called),
         members=members, members_per_call=per_call, sources=builder.sources,
+        allocations=held.allocations,
     )
 
 

@@ -25,11 +25,14 @@ StorageKey = Hashable
 class Memory:
     """`live[i]`: bytes live while op i runs (held ones included); `held`: bytes held
     throughout; `saved[i]`: in a training step, the bytes of op i's outputs that the backward
-    reads (0 otherwise)."""
+    reads (0 otherwise); `allocations`: each storage an op allocates, as (bytes, the op that
+    allocates it, the last op it lives through), in the order the ops allocate them: the
+    stream an allocator serves (latency/allocator.py)."""
 
     live: tuple[int, ...]
     held: int
     saved: tuple[int, ...]
+    allocations: tuple[tuple[int, int, int], ...] = ()
 
     def peak(self, indices: Sequence[int] | None = None) -> int:
         """The most bytes live while any of the ops run (all of them by default)."""
@@ -102,7 +105,8 @@ def memory(graph: OpGraph) -> Memory:
     for index in range(len(nodes)):
         running += change[index]
         live.append(running)
-    return Memory(tuple(live), held_bytes, tuple(saved))
+    return Memory(tuple(live), held_bytes, tuple(saved),
+                  tuple((size, first, last) for size, first, last in fresh.values()))
 
 
 class _Statements:

@@ -203,6 +203,9 @@ class Analysis:
     members_per_call: Mapping[str, tuple[tuple[int, ...], ...]] = field(default_factory=dict,
                                                                         repr=False)
     sources: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
+    #: each storage the ops allocate: (bytes, allocating op, last op), memory.Memory's
+    allocations: tuple[tuple[int, int, int], ...] = field(default=(), repr=False)
+
     def block_of(self, per_call: Sequence[Sequence[int]]) -> BlockFigures:
         """Block figures of any ops, grouped by call: a block's own ops, say, without those
         of the blocks inside it."""

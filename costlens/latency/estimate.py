@@ -1,10 +1,14 @@
 """Predicted latency of an analysed model on a profiled platform.
 
 Every op is timed by the roofline model (roofline.py) at the network's coldness; every
-nn.Module call adds its own fixed cost. With `fuse`, the model is costed as an inference
-engine runs it (fusion.py): batch norm folded into the conv before it, an activation fused
-into the conv, linear, folded norm or add that feeds it, and no Python-side cost for views or
-module calls. A layer's time is the time of exactly the ops its figures count.
+nn.Module call adds its own fixed cost. That is the best case, the fastest of many runs with
+freed memory kept, as calibration measures. The typical case, the median a plain Python
+process gives, is it times the profile's typical_spread, plus the page faults each op takes
+there (allocator.py) at the profile's page_fault_s, where the profile has them. With
+`fuse`, the model is costed as an inference engine runs it (fusion.py): batch norm folded
+into the conv before it, an activation fused into the conv, linear, folded norm or add that
+feeds it, and no Python-side cost for views or module calls. A layer's time is the time of
+exactly the ops its figures count.
 """
 from __future__ import annotations
 
@@ -14,11 +18,16 @@ from typing import Any, Iterable
 
 from ..analysis import Analysis
 from ..graph import module_ancestors
+from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
 from .classes import KernelClass, kernel_class, shape_features, work_features
 from .fusion import fused_ops
 from .profile import Profile
 from .roofline import Bound, op_seconds
+
+TYPICAL, BEST = "typical", "best"
+CASE_WORDS = {TYPICAL: "typical: the median of a plain Python process",
+              BEST: "best: the fastest run, freed memory kept"}
 
 
 @dataclass(frozen=True)
@@ -54,14 +63,26 @@ class LatencyEstimate:
     ops: tuple[OpTime, ...]
     layers: dict[str, LayerTime]
     coldness: float = 1.0  # how far the network's data misses the cache (Profile.coldness)
+    case: str = BEST  # TYPICAL or BEST
+
+    @property
+    def case_words(self) -> str:
+        """Which time it is, in words a report prints beside it."""
+        return CASE_WORDS[self.case]
 
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "device": self.device, "threads": self.threads,
-                "fused": self.fused, "latency_ms": rounded_ms(self.seconds),
+                "fused": self.fused, "case": self.case, "latency_ms": rounded_ms(self.seconds),
                 "module_call_ms": rounded_ms(self.module_call_seconds)}
 
 
-def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> LatencyEstimate:
+def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
+             typical: bool = True) -> LatencyEstimate:
+    """The model's time on the profile: the typical case where asked and the profile has it,
+    else the best case (LatencyEstimate.case says which)."""
+    typical = typical and profile.has_typical
+    scale = profile.typical_spread if typical else 1.0
+    faults = faulted_pages(analysis) if typical else [0] * len(analysis.graph.nodes)
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
@@ -82,8 +103,10 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
             seconds, bound = op_seconds(
                 profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0, coldness,
                 shape_features(node, cls, op.flops or 0, op.parallelism or 0))
-        times.append(OpTime(node.index, cls, seconds, bound))
-    call_cost = 0.0 if fuse else profile.module_call_overhead_s
+        times.append(OpTime(node.index, cls,
+                            seconds * scale + faults[node.index] * (profile.page_fault_s or 0.0),
+                            bound))
+    call_cost = 0.0 if fuse else profile.module_call_overhead_s * scale
     own_rows = {layer.forward_of: layer.name for layer in analysis.layers
                 if layer.forward_of is not None}
     calls: dict[str, int] = defaultdict(int)  # module calls each layer pays for
@@ -101,7 +124,8 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False) -> Latenc
         layers[layer.name] = LayerTime(layer.name, seconds, seconds / total if total else 0.0,
                                        dominant_bound(spent))
     return LatencyEstimate(profile.name, profile.device, profile.threads, fuse, total,
-                           call_cost * len(graph.calls), tuple(times), layers, coldness)
+                           call_cost * len(graph.calls), tuple(times), layers, coldness,
+                           TYPICAL if typical else BEST)
 
 
 def _math_path_seconds(profile: Profile, parts: list[PathOp],

@@ -75,6 +75,12 @@ class Profile:
     cold fixed cost above is the warm one times this factor.
     overlap: whether the fixed per-op cost overlaps the kernel's run (a GPU's asynchronous
     launches) rather than adding to it (a CPU, where the same core does both).
+    page_fault_s, typical_spread: what turns the best case the rates above give (the fastest
+    of many runs, freed memory kept) into the typical case a user's script measures (a plain
+    Python process, the median of repeated runs): the time of one page fault, which a plain
+    process takes for every page its allocator hands back and takes again (latency/
+    allocator.py), and the median over the fastest of a network-length run. None: not measured
+    (a GPU, or a profile from before costlens measured them): the estimate is the best case.
     """
 
     name: str
@@ -95,7 +101,14 @@ class Profile:
     rates: dict[KernelClass, ClassRate]
     warm_rates: dict[KernelClass, ClassRate]
     in_network_factor: float
+    page_fault_s: float | None = None
+    typical_spread: float | None = None
     samples: tuple[Sample, ...] = field(default=(), repr=False)
+
+    @property
+    def has_typical(self) -> bool:
+        """Whether the profile can estimate the typical case."""
+        return self.page_fault_s is not None and self.typical_spread is not None
 
     def rate(self, kernel_class: KernelClass, warm: bool = False) -> ClassRate:
         return (self.warm_rates if warm else self.rates)[kernel_class]

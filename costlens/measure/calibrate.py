@@ -23,6 +23,7 @@ import math
 import random
 import statistics
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -38,7 +39,7 @@ from ..latency.classes import (
     shape_features,
 )
 from ..latency.profile import ClassRate, Profile, Sample
-from .device import Device
+from .device import CPU, Device
 from .timing import ROUNDS, Work, interleaved, threads
 
 WARM_UP_CALLS = 3  # untimed calls before a warm timing
@@ -201,7 +202,68 @@ def cases() -> list[Case]:
         out.append(Case(KernelClass.MOVEMENT, f"shuffle {2 * channels}@{size}",
                         lambda: _Call(_shuffle),
                         _maps(2 * channels, size)))
+    _later_families(out, conv)
     return out
+
+
+def _later_families(out: list[Case], conv: Callable[..., None]) -> None:
+    """Kernel shapes of the families after MobileNet v2: 5x5 and 7x7 depthwise convs
+    (EfficientNet, ConvNeXt), grouped convs with 8 channels a group (RegNet), linear layers on
+    the thousands of tokens of a vision transformer's first stages, window attention's
+    batched products of 49 tokens, its softmax over short rows, the cyclic shift and window
+    partition (Swin), channels-last layer norm and GELU, SiLU, a squeeze-excitation gate and a
+    dense block's concatenation of many maps."""
+    for channels, size, kernel, stride in [(144, 56, 5, 2), (240, 28, 5, 1), (672, 14, 5, 1),
+                                           (1152, 7, 5, 1), (96, 56, 7, 1), (192, 28, 7, 1),
+                                           (384, 14, 7, 1), (768, 7, 7, 1)]:
+        conv(KernelClass.CONV_DEPTHWISE, channels, channels, size, kernel, stride,
+             groups=channels)
+    for channels, size, stride in [(48, 56, 1), (104, 28, 1), (208, 14, 1), (440, 7, 1),
+                                   (104, 56, 2), (208, 28, 2)]:
+        conv(KernelClass.CONV_GROUPED, channels, channels, size, 3, stride, groups=channels // 8)
+    conv(KernelClass.CONV_DENSE, 3, 64, 224, 3, 1)
+    for tokens, cin, cout in [(3136, 96, 288), (3136, 96, 384), (3136, 384, 96),
+                              (784, 192, 768), (784, 768, 192), (196, 384, 1536),
+                              (196, 1536, 384), (49, 768, 3072)]:
+        out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
+                        nn.Linear(cin, cout), _tokens(tokens, cin)))
+    for windows, heads in [(64, 3), (16, 6), (4, 12)]:
+        shape = (1, windows, heads, 49, 32)
+        out.append(Case(KernelClass.MATMUL, f"window scores {windows}x{heads}h",
+                        lambda: _Call(lambda q, k: torch.matmul(q, k.transpose(-2, -1))),
+                        lambda shape=shape: (torch.randn(*shape), torch.randn(*shape))))
+        out.append(Case(KernelClass.MATMUL, f"window values {windows}x{heads}h",
+                        lambda: _Call(torch.matmul),
+                        lambda shape=shape: (torch.randn(*shape[:-1], 49),
+                                             torch.randn(*shape))))
+        out.append(Case(KernelClass.REDUCTION, f"window softmax {windows}x{heads}h",
+                        lambda: nn.Softmax(-1), _tokens(windows * heads, 49, 49)))
+    for tokens, dim in [(3136, 96), (784, 192), (196, 384)]:
+        out.append(Case(KernelClass.NORMALIZATION, f"layer norm {tokens}x{dim}",
+                        lambda dim=dim: nn.LayerNorm(dim), _tokens(tokens, dim)))
+        out.append(Case(KernelClass.ELEMENTWISE, f"gelu {tokens}x{4 * dim}", nn.GELU,
+                        _tokens(tokens, 4 * dim)))
+    side = {96: 56, 192: 28, 384: 14}
+    for dim, size in side.items():
+        out.append(Case(KernelClass.MOVEMENT, f"roll {size}x{size}x{dim}",
+                        lambda: _Call(lambda x: torch.roll(x, (-3, -3), (1, 2))),
+                        _tokens(1, size, size, dim)))
+        out.append(Case(KernelClass.MOVEMENT, f"window partition {size}x{size}x{dim}",
+                        lambda size=size, dim=dim: _Call(lambda x: x.view(
+                            1, size // 7, 7, size // 7, 7, dim).permute(0, 1, 3, 2, 4, 5).reshape(
+                            1, -1, 49, dim)), _tokens(1, size, size, dim)))
+    for channels, size in [(96, 112), (144, 56), (240, 28), (672, 14)]:
+        out.append(Case(KernelClass.ELEMENTWISE, f"silu {channels}@{size}", nn.SiLU,
+                        _maps(channels, size)))
+        out.append(Case(KernelClass.ELEMENTWISE, f"gate {channels}@{size}",
+                        lambda: _Call(torch.mul),
+                        lambda channels=channels, size=size: (torch.randn(1, channels, size, size),
+                                                              torch.randn(1, channels, 1, 1))))
+    for pieces, channels, size in [(6, 32, 56), (12, 32, 28), (24, 32, 14), (16, 32, 7)]:
+        out.append(Case(KernelClass.MOVEMENT, f"cat {pieces}x{channels}@{size}",
+                        lambda: _Call(lambda *maps: torch.cat(maps, 1)),
+                        lambda pieces=pieces, channels=channels, size=size: tuple(
+                            torch.randn(1, channels, size, size) for _ in range(pieces))))
 
 
 def tiny_layers() -> dict[KernelClass | str, tuple[nn.Module, tuple[torch.Tensor, ...]]]:
@@ -230,10 +292,14 @@ def tiny_layers() -> dict[KernelClass | str, tuple[nn.Module, tuple[torch.Tensor
 
 MODULE_CALL = "module call"
 METHOD = ("one calibration network, every layer timed where it stands, cold and warm; each "
-          "figure the fastest of the rounds; samples with shape features")
+          "figure the fastest of the rounds; samples with shape features; the typical case "
+          "from a page fault's cost and a layer sequence's median over its fastest")
 COLD, WARM, TINY, STREAM = "cold", "warm", "tiny", "tiny stream"
 STREAM_REPEATS = 4
 BANDWIDTH = "memory bandwidth"
+SEQUENCE, FRESH_PAGES, TOUCHED_PAGES = "layer sequence", "fresh pages", "touched pages"
+PAGE = 4096
+KEPT_OUTPUTS = 2  # outputs alive at once in the layer sequence: the op after, and a shortcut
 NEAR_BEST = 0.001  # mean squared log error: a fit about 3% worse per sample is "as good"
 
 
@@ -245,8 +311,9 @@ def calibrate(device: Device, thread_count: int | None = None, name: str | None 
         plan = Plan(device, progress)
         if progress:
             progress(f"timing {len(plan.works)} workloads, {rounds} rounds")
-        seconds = interleaved(plan.works, device, rounds=rounds, sizes=plan.sizes)
-        profile = plan.fit(seconds, name)
+        runs = interleaved(plan.works, device, rounds=rounds, sizes=plan.sizes,
+                           statistic=sorted)
+        profile = plan.fit(runs, name)
     return dataclasses.replace(profile,
                                calibration_seconds=round(time.perf_counter() - started, 1))
 
@@ -261,7 +328,9 @@ class Plan:
 
     Workloads, each timed once per round (timing.interleaved): every case cold and warm (see
     _workloads), every tiny layer warm and all of them in a stream (see _tiny_stream: their
-    times give the fixed costs per op) and a streaming copy (the memory bandwidth).
+    times give the fixed costs per op), a streaming copy (the memory bandwidth) and, on a CPU,
+    what the typical case needs: the batch-1 layers as one sequence, and a fill of fresh pages
+    beside one of pages already touched.
     """
 
     def __init__(self, device: Device, progress: Callable[[str], None] | None = None) -> None:
@@ -287,12 +356,29 @@ class Plan:
                                                  device)[1]
             self.sizes[_tiny(kind)] = _bytes(inputs)
         self.works[STREAM], self.sizes[STREAM] = _tiny_stream(device)
+        if device.name == CPU.name:  # what the typical case needs (see fit)
+            self.works[SEQUENCE] = Work(_layer_sequence(self.cases[:len(batch_1)]))
+            self.sizes[SEQUENCE] = sum(sample.mac_bytes for sample in self.samples[:len(batch_1)])
+            pages = _Pages()
+            self.works[FRESH_PAGES] = Work(pages.fresh)
+            self.works[TOUCHED_PAGES] = Work(pages.touched)
+            self.sizes[FRESH_PAGES] = self.sizes[TOUCHED_PAGES] = pages.bytes
+            self.pages = pages.bytes // PAGE
         self.bandwidth = _Bandwidth(device)
         self.works[BANDWIDTH] = Work(self.bandwidth)
         self.sizes[BANDWIDTH] = self.bandwidth.bytes
 
-    def fit(self, seconds: dict[str, float], name: str | None = None) -> Profile:
-        """The profile these workload times give."""
+    def fit(self, runs: dict[str, list[float]], name: str | None = None) -> Profile:
+        """The profile the workloads' timings give: per workload, its time in each round,
+        fastest first (timing.interleaved with statistic=sorted). Rates and fixed costs come
+        from the fastest (the best case). On a CPU, the typical case: the page fault's cost
+        from FRESH_PAGES over TOUCHED_PAGES, and the spread from the layer sequence, a run of
+        a network's length and kind (its median over its fastest)."""
+        seconds = {work: timings[0] for work, timings in runs.items()}
+        page_fault_s = spread = None
+        if SEQUENCE in runs:
+            page_fault_s = max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0) / self.pages
+            spread = round(statistics.median(runs[SEQUENCE]) / seconds[SEQUENCE], 4)
         warm = {kind: seconds[_tiny(kind)] for kind in tiny_layers()}
         in_network = seconds[STREAM] / statistics.fmean(warm.values())
         fixed = {WARM: warm, COLD: {kind: in_network * value for kind, value in warm.items()}}
@@ -314,7 +400,8 @@ class Plan:
             cache_bytes=self.cache_bytes,
             saturation=self.device.lanes(used), overlap=self.device.overlap,
             rates={}, warm_rates={}, samples=tuple(samples),
-            in_network_factor=round(in_network, 3))
+            in_network_factor=round(in_network, 3), page_fault_s=page_fault_s,
+            typical_spread=spread)
         rates: dict[str, dict[str, ClassRate]] = {COLD: {}, WARM: {}}
         for regime, cls in itertools.product(rates, PROFILED_CLASSES):
             flop_rate, byte_rate = fit_rates(
@@ -323,6 +410,39 @@ class Plan:
             rates[regime][cls] = ClassRate(flops_per_s=flop_rate, bytes_per_s=byte_rate,
                                            overhead_s=max(fixed[regime][cls] - module_call, 0.0))
         return dataclasses.replace(base, rates=rates[COLD], warm_rates=rates[WARM])
+
+
+def _layer_sequence(cases: Sequence[Case]) -> Callable[[], None]:
+    """The batch-1 layers as one run of a network's length and kind: one after another, each
+    input rewritten just before its layer (as the op before a layer leaves it) and each output
+    kept until two layers later (the op after it, and a shortcut)."""
+    built = [(case.layer(), case.inputs()) for case in cases]
+
+    def run() -> None:
+        kept: deque[object] = deque(maxlen=KEPT_OUTPUTS)
+        for layer, inputs in built:
+            for tensor in inputs:
+                tensor.mul_(1.0)
+            kept.append(layer(*inputs))
+    return run
+
+
+class _Pages:
+    """A fill of memory fresh from the system, every page faulted in (a block beyond glibc's
+    largest mmap threshold is mapped for each allocation and unmapped when freed), and the same
+    fill of a block already touched: their difference over the pages is one fault's cost."""
+
+    ELEMENTS = 1 << 24  # 64 MiB of float32, twice the largest mmap threshold
+
+    def __init__(self) -> None:
+        self.block = torch.zeros(self.ELEMENTS)
+        self.bytes = self.ELEMENTS * self.block.element_size()
+
+    def fresh(self) -> None:
+        torch.empty(self.ELEMENTS).fill_(1.0)
+
+    def touched(self) -> None:
+        self.block.fill_(1.0)
 
 
 def _tiny(kind: KernelClass | str) -> str:

@@ -76,7 +76,8 @@ def _totals(analysis: Analysis, latency: LatencyEstimate | None) -> str:
     if totals.saved_bytes is not None:
         figures.append((human(totals.saved_bytes, "B"), "saved for the backward"))
     if latency is not None:
-        figures += [(f"{latency.seconds * 1e3:.3f} ms", f"estimated on {latency.profile}"),
+        figures += [(f"{latency.seconds * 1e3:.3f} ms",
+                     f"estimated on {latency.profile} ({latency.case})"),
                     (latency.layers[""].bound.value, "bound (most of the time)")]
     return '<section id="totals">' + cards(figures) + "</section>"
 

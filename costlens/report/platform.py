@@ -1,6 +1,7 @@
 """Text for the platform commands: a calibrated profile, a bench comparison, the guidelines."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from tabulate import tabulate
@@ -23,6 +24,7 @@ def render_profile(profile: Profile, path: str) -> str:
         f"{human(profile.cache_bytes, 'B')}, module call {profile.module_call_overhead_s * 1e6:.1f}"
         f" us, view {profile.view_overhead_s * 1e6:.1f} us; fixed costs x"
         f"{profile.in_network_factor:.2f} in a network. FLOP = one multiply-add.",
+        _typical_line(profile),
         "",
         tabulate(rows, headers=["kernel class", "FLOP rate", "byte rate (in cache)",
                                 "fixed cost (us)"], disable_numparse=True, stralign="right",
@@ -33,19 +35,33 @@ def render_profile(profile: Profile, path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _typical_line(profile: Profile) -> str:
+    if not profile.has_typical:
+        return "Best case only: the profile has no typical figures (recalibrate for them)."
+    return (f"Typical case (a plain Python process's median): the best case x"
+            f"{profile.typical_spread:.2f}, plus {(profile.page_fault_s or 0) * 1e6:.2f} us per "
+            "page fault.")
+
+
 def _rate(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{human(round(value))}{unit}"
 
 
 def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: str,
-                 what: str = "forward") -> str:
+                 what: str = "forward", typical: Typical | None = None) -> str:
+    """bench's text: the best case (the fastest run, freed memory kept, as calibration
+    measures), the typical case where measured (a plain process's median), and per layer, op
+    group and kernel class the measured time beside the estimate."""
     c = comparison
     error = c.estimated_forward / c.fastest_seconds - 1 if c.fastest_seconds else 0.0
     lines = [
-        f"{model_type}: measured {c.forward_seconds * 1e3:.3f} ms per {what} (median of "
-        f"{repeat}, uninstrumented; fastest {c.fastest_seconds * 1e3:.3f} ms); estimated "
-        f"{c.estimated_forward * 1e3:.3f} ms on {profile} ({error:+.1%} of the fastest, as "
-        "calibration measures).",
+        f"{model_type}, best case: fastest {what} {c.fastest_seconds * 1e3:.3f} ms of {repeat} "
+        f"runs, freed memory kept (median {c.forward_seconds * 1e3:.3f} ms); estimated "
+        f"{c.estimated_forward * 1e3:.3f} ms on {profile} ({error:+.1%}).",
+    ]
+    if typical is not None:
+        lines.append(typical.line(repeat, what))
+    lines += [
         f"Per-op times come from an instrumented run ({c.measured_total * 1e3:.3f} ms in all): "
         "compare shares, not milliseconds. FLOPs count multiply-adds.",
         "",
@@ -62,6 +78,23 @@ def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: 
                      f"{spearman([r.estimated for r in c.layers], measured):.3f}, FLOPs "
                      f"{spearman([float(r.flops) for r in c.layers], measured):.3f}.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+@dataclass(frozen=True)
+class Typical:
+    """The typical case of bench: the median of a plain process, and its estimate (None where
+    the profile has no typical figure)."""
+
+    measured: float
+    estimated: float | None
+
+    def line(self, repeat: int, what: str) -> str:
+        text = (f"Typical case: median {what} {self.measured * 1e3:.3f} ms of {repeat} runs in "
+                "a plain Python process; ")
+        if self.estimated is None:
+            return text + "the profile has no typical figure (recalibrate for one)."
+        return (text + f"estimated {self.estimated * 1e3:.3f} ms "
+                f"({self.estimated / self.measured - 1:+.1%}).")
 
 
 def _table(rows: Sequence[Compared], c: Comparison, first: str) -> str:

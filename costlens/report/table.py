@@ -138,7 +138,8 @@ def latency_line(latency: LatencyEstimate, analysis: Analysis) -> str:
     how = ("fused as an inference engine runs it (conv+BN+activation, linear+activation, "
            "add+activation; no Python costs)" if latency.fused else "run eagerly by PyTorch")
     line = (f"Latency: estimated on platform profile {latency.profile} ({latency.device}, "
-            f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}.")
+            f"{latency.threads} thread{'s' if latency.threads != 1 else ''}), {how}; "
+            f"{latency.case_words}.")
     if analysis.graph.step is not None:
         line += (" The backward and optimizer ops are estimated with the rates calibrated for "
                  "the forward kernel class of the same kind and shape (a convolution's "

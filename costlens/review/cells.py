@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..latency.estimate import CASE_WORDS
 from ..units import human
 from .diff import Change, Diff, Figure, LayerChange
 
@@ -62,4 +63,5 @@ def latency_text(platform: Mapping[str, Any]) -> str:
     how = ("fused as an inference engine runs it" if platform["fused"]
            else "run eagerly by PyTorch")
     return (f"Latency: estimated on platform profile {platform['profile']} "
-            f"({platform['device']}, {threads} thread{'s' if threads != 1 else ''}), {how}.")
+            f"({platform['device']}, {threads} thread{'s' if threads != 1 else ''}), {how}; "
+            f"{CASE_WORDS[platform['case']]}.")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from ..analysis.result import SCHEMA_VERSION
 from ..errors import CostlensError
 from ..latency import Profile
+from ..latency.estimate import BEST, TYPICAL
 
 if TYPE_CHECKING:
     from .revision import Tree
@@ -38,7 +39,11 @@ class Side:
     def platform(self) -> dict[str, Any] | None:
         """The profile its latency figures come from; None when it carries none."""
         platform = self.report.get("platform")
-        return None if platform is None else {key: platform[key] for key in PLATFORM_KEYS}
+        if platform is None:
+            return None
+        # reports from before the typical case was estimated carry the best case
+        return {**{key: platform[key] for key in PLATFORM_KEYS},
+                "case": platform.get("case", BEST)}
 
     def layers(self) -> dict[str, Mapping[str, Any]]:
         return {layer["name"]: layer for layer in self.report["layers"]}
@@ -191,7 +196,7 @@ def check_estimate(side: Side, profile: Profile, fuse: bool) -> None:
     """A JSON report cannot be estimated again (it holds no op graph): --platform is met only
     by one that carries latency from that very profile, costed the same way."""
     wanted = {"profile": profile.name, "device": profile.device, "threads": profile.threads,
-              "fused": fuse}
+              "fused": fuse, "case": TYPICAL if profile.has_typical else BEST}
     carried = side.platform
     if carried is None:
         raise CostlensError(f"{side.label} carries no latency estimate, and a JSON report "
@@ -220,10 +225,11 @@ def shared_platform(sides: Sequence[Side]) -> dict[str, Any] | None:
 
 
 def platform_text(platform: Mapping[str, Any]) -> str:
-    """`platform profile epyc-cpu-1t (cpu, 1 thread, eager)`."""
+    """`platform profile epyc-cpu-1t (cpu, 1 thread, eager, best case)`."""
     threads = platform["threads"]
     return (f"platform profile {platform['profile']} ({platform['device']}, {threads} "
-            f"thread{'s' if threads != 1 else ''}, {'fused' if platform['fused'] else 'eager'})")
+            f"thread{'s' if threads != 1 else ''}, {'fused' if platform['fused'] else 'eager'}, "
+            f"{platform['case']} case)")
 
 
 def labelled(label: str, message: str) -> str:
