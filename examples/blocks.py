@@ -91,3 +91,31 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 def image_batch(batch: int, image_size: int) -> torch.Tensor:
     """Random RGB images: the analyzer needs only shapes, not real pixels."""
     return torch.randn(batch, 3, image_size, image_size)
+
+
+class Permute(nn.Module):
+    """``torch.permute`` as a module, so it can sit in an ``nn.Sequential``."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(*self.dims)
+
+
+class PreNormBlock(nn.Module):
+    """Pre-LayerNorm residual transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)),
+    the MLP ``mlp_ratio`` times as wide with GELU."""
+
+    def __init__(self, dim: int, attn: nn.Module, mlp_ratio: int = 4) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = attn
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(),
+                                 nn.Linear(mlp_ratio * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))

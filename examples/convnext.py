@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import image_batch
+from .blocks import Permute, image_batch
 
 DIMS = (96, 192, 384, 768)
 DEPTHS = (3, 3, 9, 3)
@@ -38,16 +38,6 @@ class LayerNorm2d(nn.LayerNorm):
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 
-
-class Permute(nn.Module):
-    """``torch.permute`` as a module, so it can sit in an ``nn.Sequential``."""
-
-    def __init__(self, dims: tuple[int, ...]) -> None:
-        super().__init__()
-        self.dims = dims
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(*self.dims)
 
 
 class CNBlock(nn.Module):

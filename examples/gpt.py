@@ -15,25 +15,33 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where each token sees only earlier tokens.
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over (B, tokens, C); with ``causal``, each token sees only
+    earlier tokens.
 
     One fused ``qkv`` projection instead of three keeps it to one matmul, as
     GPT-2 does; the attention itself is ``scaled_dot_product_attention`` so
     the analyzer sees the fused op that real deployments run.
     """
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, causal: bool = False) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.causal = heads, causal
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         qkv = self.qkv(x).unflatten(-1, (3, self.heads, -1))
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.proj(out.transpose(1, 2).flatten(2))
+
+
+class CausalSelfAttention(SelfAttention):
+    """GPT's attention: each token sees only earlier tokens."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__(dim, heads, causal=True)
 
 
 class Block(nn.Module):

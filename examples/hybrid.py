@@ -23,11 +23,11 @@ Analyze with e.g. ``costlens report examples/hybrid.py:conv_attention_hybrid``.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .blocks import conv_bn, image_batch
+from .blocks import PreNormBlock, conv_bn, image_batch
 from .efficient import MBConv
+from .gpt import SelfAttention
 
 STEM = 32
 CONV_STAGES = ((48, 2), (96, 2))  # (channels, MBConv blocks), each starting at stride 2
@@ -37,36 +37,11 @@ MBCONV_EXPANSION = 4
 MLP_RATIO = 4
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention over (B, tokens, C): fused ``qkv``, SDPA, ``proj``."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        qkv = self.qkv(x).unflatten(-1, (3, self.heads, -1))
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).flatten(2))
-
-
-class TransformerBlock(nn.Module):
-    """Pre-LayerNorm residual block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+class TransformerBlock(PreNormBlock):
+    """Pre-LayerNorm residual block around global self-attention."""
 
     def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = SelfAttention(dim, dim // HEAD_DIM)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, MLP_RATIO * dim), nn.GELU(),
-                                 nn.Linear(MLP_RATIO * dim, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        super().__init__(dim, SelfAttention(dim, dim // HEAD_DIM), MLP_RATIO)
 
 
 class TransformerStage(nn.Module):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import image_batch
+from .blocks import Permute, PreNormBlock, image_batch
 
 EMBED_DIM = 96
 DEPTHS = (2, 2, 6, 2)
@@ -111,21 +111,13 @@ class ShiftedWindowAttention(nn.Module):
         return x
 
 
-class SwinTransformerBlock(nn.Module):
-    """Pre-LayerNorm residual block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+class SwinTransformerBlock(PreNormBlock):
+    """Pre-LayerNorm residual block around shifted window attention."""
 
     def __init__(self, dim: int, heads: int, window: int, shift: int,
                  resolution: tuple[int, int]) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = ShiftedWindowAttention(dim, heads, window, shift, resolution)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, MLP_RATIO * dim), nn.GELU(),
-                                 nn.Linear(MLP_RATIO * dim, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        super().__init__(dim, ShiftedWindowAttention(dim, heads, window, shift, resolution),
+                         MLP_RATIO)
 
 
 class PatchMerging(nn.Module):
@@ -144,16 +136,6 @@ class PatchMerging(nn.Module):
         x3 = x[:, 1::2, 1::2]
         return self.reduction(self.norm(torch.cat([x0, x1, x2, x3], dim=-1)))
 
-
-class Permute(nn.Module):
-    """``torch.permute`` as a module, so it can sit in an ``nn.Sequential``."""
-
-    def __init__(self, dims: tuple[int, ...]) -> None:
-        super().__init__()
-        self.dims = dims
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(*self.dims)
 
 
 class SwinTransformer(nn.Module):
