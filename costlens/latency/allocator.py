@@ -21,9 +21,8 @@ through a model of glibc's main arena, forward after forward until the count set
   the system, to be faulted in again.
 
 Kernels' other scratch memory and Python's own objects are not seen. Checked against the
-faults the kernel reports (getrusage) for real forwards of the example networks: on 9 of 18
-within a few percent, on the others off by up to 5,500 pages (about 7 ms), which moves their
-typical estimate by 1-9% (docs/latency.md).
+faults the kernel reports (getrusage) for real forwards of the example networks: close for
+about half of them, off by up to 5,500 pages (about 7 ms) for others (docs/latency.md).
 """
 from __future__ import annotations
 
