@@ -3,9 +3,9 @@
 Calibration and bench's per-op timing take the fastest of many interleaved runs in a process
 that keeps freed memory (timing.keep_freed_memory): the best case, steady and repeatable. A
 user's script runs with glibc's default malloc, which hands freed memory back to the system and
-faults it in again forward after forward, and quotes a median: on this project's build machine
-12-67% slower. So the typical case is measured where it happens, in a child process that
-changes nothing about the allocator:
+faults it in again forward after forward, and quotes a median: the example networks ran 2-33%
+slower so on this project's Xeon build machine (one thread). So the typical case is measured
+where it happens, in a child process that changes nothing about the allocator:
 
     python -m costlens.measure.plain_run TARGET [--input SHAPE ...] [--dtype D]
         [--trust-pickle] --threads N --repeat R
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -46,28 +45,25 @@ def typical_runs(arguments: Sequence[str], threads: int, repeat: int) -> list[fl
     return [float(seconds) for seconds in json.loads(done.stdout.strip().splitlines()[-1])["runs"]]
 
 
-def _times(run: Callable[[], float], repeat: int) -> list[float]:
-    """`repeat` timed runs after WARM_UP untimed ones; `run` times itself."""
+def _times(forward: Callable[[], object], repeat: int) -> list[float]:
+    """The times of `repeat` forwards after WARM_UP untimed ones (the steady state)."""
     for _ in range(WARM_UP):
-        run()
-    return [run() for _ in range(repeat)]
-
-
-def _timed(function: Callable[[], object]) -> Callable[[], float]:
-    def run() -> float:
+        forward()
+    times = []
+    for _ in range(repeat):
         start = time.perf_counter()
-        function()
-        return time.perf_counter() - start
-    return run
+        forward()
+        times.append(time.perf_counter() - start)
+    return times
 
 
-def _target(options: argparse.Namespace) -> Callable[[], float]:
+def _forward(options: argparse.Namespace) -> Callable[[], object]:
     from ..tracing.load import load, model_dtype, model_inputs
 
     loaded = load(options.target, trust_pickle=options.trust_pickle)
     inputs = model_inputs(loaded, options.input, options.dtype)
     model = loaded.model.eval().to(dtype=model_dtype(options.dtype))
-    return _timed(lambda: model(*inputs.args, **inputs.kwargs))
+    return lambda: model(*inputs.args, **inputs.kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,12 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
     torch.set_num_threads(options.threads)
     with torch.no_grad():
-        run = _target(options)
-        runs = _times(run, options.repeat)
+        runs = _times(_forward(options), options.repeat)
     print(json.dumps({"runs": runs}))
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     sys.exit(main())
