@@ -20,9 +20,9 @@ through a model of glibc's main arena, forward after forward until the count set
   free top of the heap is at the trim threshold or above, all of it but the pad goes back to
   the system, to be faulted in again.
 
-Kernels' other scratch memory and Python's own objects are not seen. Checked against the
-faults the kernel reports (getrusage) for real forwards of the example networks: close for
-about half of them, off by up to 5,500 pages (about 7 ms) for others (docs/latency.md).
+Kernels' other scratch memory and Python's own objects are not seen, nor what the process
+did before, which moves the kernel's own count (getrusage) by up to 3x from one process to
+the next; benchmarks/bench_page_faults.py sets the two side by side (docs/latency.md).
 """
 from __future__ import annotations
 
