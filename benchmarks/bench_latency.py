@@ -41,7 +41,8 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parent.parent
 
 from costlens import analyze  # noqa: E402
-from costlens.latency import estimate, load_profile  # noqa: E402
+from costlens.analysis import Analysis  # noqa: E402
+from costlens.latency import Profile, estimate, load_profile  # noqa: E402
 from costlens.measure.calibrate import Plan  # noqa: E402
 from costlens.measure.compare import compare  # noqa: E402
 from costlens.measure.device import CPU  # noqa: E402
@@ -233,8 +234,8 @@ def _forward(model: torch.nn.Module, inputs: Inputs) -> Work:
     return Work(forward, forward)
 
 
-def _layer_errors(analysis, profile, model: torch.nn.Module, inputs: Inputs,
-                  cpu: CPU) -> list[float]:
+def _layer_errors(analysis: Analysis, profile: Profile, model: torch.nn.Module,
+                  inputs: Inputs, cpu: CPU) -> list[float]:
     """|error| of the best-case estimate of each of bench's rows at depth 1 that takes at
     least LAYER_LEAST_SHARE of the forward, each row's instrumented time rescaled by the
     uninstrumented fastest forward over the instrumented total."""

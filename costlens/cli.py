@@ -181,7 +181,9 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         description="Run TARGET for real (eval, no_grad; with --train-step a training step), "
                     "time every op, and print per layer, per op group and per kernel class "
                     "the measured time beside the estimate and the FLOPs share, with each "
-                    "predictor's rank correlation.")
+                    "predictor's rank correlation; and the whole run's best case (fastest, "
+                    "freed memory kept) and, on a CPU for a forward, its typical case (the "
+                    "median in a plain child process), each beside its estimate.")
     bench.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     _add_input_options(bench, debug=False, train=False)  # inference, or a training step:
     add_step_options(bench)

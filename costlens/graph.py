@@ -89,6 +89,11 @@ class OpInput:
     producer: int | None = None
     origin: str | None = None
 
+    @property
+    def held(self) -> bool:
+        """Whether it is a tensor the model keeps between calls: a parameter or a buffer."""
+        return self.origin is not None and self.origin.startswith(("param:", "buffer:"))
+
     def to_dict(self) -> dict[str, Any]:
         return {"arg": self.arg, "tensor": self.tensor.to_dict(), "producer": self.producer,
                 "origin": self.origin}

@@ -122,7 +122,6 @@ _ACTIVATION_REMEDY = "drop activations the block does not need"
 _OTHER_REMEDY = "use fewer element-wise ops on these maps"
 _COPY_REMEDY = "merge concat / split / shuffle copies"
 _COPIES = ("cat", "clone", "stack")
-_HELD = ("param:", "buffer:")  # origins of a model's own tensors: constants at inference
 
 
 @dataclass(frozen=True)
@@ -307,6 +306,6 @@ def _kind(context: RuleContext, op: OpRecord) -> str | None:
         if len(maps) >= 2:
             return "product"
         computed = [item for item in node.inputs if item not in maps and item.tensor.numel > 1
-                    and not (item.origin or "").startswith(_HELD)]
+                    and not item.held]
         return "gate" if computed else name
     return name.removesuffix("_legit").removesuffix("_legit_no_training")

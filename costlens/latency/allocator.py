@@ -53,7 +53,7 @@ def faulted_pages(analysis: Analysis) -> list[int]:
                     key=lambda allocation: allocation[1])
     if not stream:
         return [0] * ops
-    heap = _Heap(ops)
+    heap = _Heap()
     counts: list[list[int]] = []
     for _ in range(MOST_FORWARDS):
         counts.append(_forward(heap, stream, ops))
@@ -97,7 +97,7 @@ class _Heap:
     """glibc's main arena as far as page faults go: free chunks by address, the top of the
     heap, the break, what is mapped in, and the two dynamic thresholds."""
 
-    def __init__(self, ops: int) -> None:
+    def __init__(self) -> None:
         self.free_starts: list[int] = []  # free chunks below the top, by address
         self.free_size: dict[int, int] = {}
         self.top = 0  # where the free top chunk starts
@@ -105,7 +105,7 @@ class _Heap:
         self.resident = 0  # pages below this address are mapped in
         self.mmap_threshold = MMAP_THRESHOLD
         self.trim_threshold = MMAP_THRESHOLD
-        self.faults = [0] * ops
+        self.faults: list[int] = []  # per op of the run being replayed (set by _forward)
 
     def malloc(self, request: int, op: int) -> tuple[bool, int, int]:
         size = -(-(request + HEADER) // HEADER) * HEADER

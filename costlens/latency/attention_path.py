@@ -12,7 +12,6 @@ kernel class, as the device runs them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..graph import OpNode, TensorMeta
@@ -65,7 +64,7 @@ def math_path(node: OpNode) -> list[PathOp] | None:
     ]
     if mask is not None:
         ops.append(PathOp(KernelClass.ELEMENTWISE, scores,
-                          2 * score_bytes + math.prod(mask.shape) * mask.itemsize, scores))
+                          2 * score_bytes + mask.numel * mask.itemsize, scores))
     ops += [
         PathOp(KernelClass.REDUCTION, 5 * scores, 2 * score_bytes, scores),  # softmax
         PathOp(KernelClass.ELEMENTWISE, scores, score_bytes + flags, scores),  # isneginf

@@ -164,12 +164,10 @@ def working_set_bytes(analysis: Analysis) -> int:
     held: dict[str, int] = {}
     for node in analysis.graph.nodes:
         for item in node.inputs:
-            if item.origin is not None and item.origin.startswith(_HELD):
+            if item.held:
                 held[item.origin] = item.tensor.footprint * item.tensor.itemsize
     return sum(held.values())
 
-
-_HELD = ("param:", "buffer:")  # origins (tracing/trace.py) of what a model keeps between calls
 
 
 def rounded_ms(seconds: float) -> float:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..api import analyze
+from ..latency.allocator import PAGE
 from ..latency.classes import (
     PROFILED_CLASSES,
     KernelClass,
@@ -298,7 +299,6 @@ COLD, WARM, TINY, STREAM = "cold", "warm", "tiny", "tiny stream"
 STREAM_REPEATS = 4
 BANDWIDTH = "memory bandwidth"
 SEQUENCE, FRESH_PAGES, TOUCHED_PAGES = "layer sequence", "fresh pages", "touched pages"
-PAGE = 4096
 KEPT_OUTPUTS = 2  # outputs alive at once in the layer sequence: the op after, and a shortcut
 NEAR_BEST = 0.001  # mean squared log error: a fit about 3% worse per sample is "as good"
 
@@ -363,7 +363,6 @@ class Plan:
             self.works[FRESH_PAGES] = Work(pages.fresh)
             self.works[TOUCHED_PAGES] = Work(pages.touched)
             self.sizes[FRESH_PAGES] = self.sizes[TOUCHED_PAGES] = pages.bytes
-            self.pages = pages.bytes // PAGE
         self.bandwidth = _Bandwidth(device)
         self.works[BANDWIDTH] = Work(self.bandwidth)
         self.sizes[BANDWIDTH] = self.bandwidth.bytes
@@ -377,7 +376,8 @@ class Plan:
         seconds = {work: timings[0] for work, timings in runs.items()}
         page_fault_s = spread = None
         if SEQUENCE in runs:
-            page_fault_s = max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0) / self.pages
+            pages = self.sizes[FRESH_PAGES] // PAGE
+            page_fault_s = max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0) / pages
             spread = round(statistics.median(runs[SEQUENCE]) / seconds[SEQUENCE], 4)
         warm = {kind: seconds[_tiny(kind)] for kind in tiny_layers()}
         in_network = seconds[STREAM] / statistics.fmean(warm.values())
