@@ -147,10 +147,12 @@ class OpNode:
         return default
 
     def arg(self, name: str) -> TensorMeta | None:
-        for item in self.inputs:
-            if item.arg == name:
-                return item.tensor
-        return None
+        item = self.input(name)
+        return None if item is None else item.tensor
+
+    def input(self, name: str) -> OpInput | None:
+        """The tensor argument `name`, with where its data came from."""
+        return next((item for item in self.inputs if item.arg == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,7 +280,11 @@ class OpGraph:
     model was called with, `input_values` its other inputs. `step` is None for a forward pass;
     for a training step, "backward" or the optimizer whose update it ran ("adam"). `held` are the
     tensors alive when the call returns: its outputs (`output`, `output[1]`, ...) and, after a
-    training step, the parameters' gradients (`grad:<name>`).
+    training step, the parameters' gradients (`grad:<name>`). `subnormal_exp` names each
+    floating buffer some of whose entries have an exponential that is a subnormal number of its
+    dtype (an additive attention mask of -100 in float32), with the share of such entries: the
+    trace keeps no values, and those entries make a softmax and the product after it run on
+    subnormals, tens of times slower on x86 cores (latency/subnormals.py).
     """
 
     model_type: str
@@ -292,6 +298,7 @@ class OpGraph:
     step: str | None = None
     input_values: tuple[InputValue, ...] = field(default=())
     held: tuple[OpInput, ...] = ()
+    subnormal_exp: tuple[tuple[str, float], ...] = ()
 
     def __iter__(self) -> Iterator[OpNode]:
         return iter(self.nodes)
@@ -372,6 +379,7 @@ class OpGraph:
             "device": self.device, "training": self.training, "notes": list(self.notes),
             "step": self.step, "input_values": [v.to_dict() for v in self.input_values],
             "held": [item.to_dict() for item in self.held],
+            "subnormal_exp": [[name, share] for name, share in self.subnormal_exp],
         }
 
     def to_json(self) -> str:
@@ -392,6 +400,7 @@ class OpGraph:
             step=data.get("step"),
             held=tuple(OpInput.from_dict(item) for item in data.get("held", ())),
             input_values=tuple(InputValue.from_dict(v) for v in data.get("input_values", ())),
+            subnormal_exp=tuple((name, share) for name, share in data.get("subnormal_exp", ())),
         )
 
     @classmethod

@@ -8,7 +8,8 @@ mask added, a "safe" softmax (softmax, then isneginf, all and where, which zero 
 are all masked) and the product with the values. Every pass over the score matrix moves it
 through memory again: on one of Swin-T's window attentions here it takes 2.7 times what the
 fused kernel takes on the same heads as 4-D. The estimate times each of these ops on its own
-kernel class, as the device runs them.
+kernel class, as the device runs them, and prices the subnormal weights a mask of -100 leaves
+(subnormals.py).
 """
 from __future__ import annotations
 
@@ -24,17 +25,21 @@ _BOOL_BYTES = 1
 
 @dataclass(frozen=True)
 class PathOp:
-    """One op of the math path: what its roofline needs."""
+    """One op of the math path: what its roofline needs, and the subnormal numbers it meets
+    (softmax weights it makes, multiply-adds it runs on them)."""
 
     kernel_class: KernelClass
     flops: int
     mac_bytes: int
     parallelism: int
+    subnormal_exps: int = 0
+    subnormal_macs: int = 0
 
 
-def math_path(node: OpNode) -> list[PathOp] | None:
+def math_path(node: OpNode, subnormal_share: float = 0.0) -> list[PathOp] | None:
     """The ops a CPU runs for the attention op `node` when its fused kernel does not take the
-    inputs; None when it does (or `node` is not scaled_dot_product_attention)."""
+    inputs; None when it does (or `node` is not scaled_dot_product_attention). A share
+    `subnormal_share` of the softmax weights comes out subnormal (its mask's, subnormals.py)."""
     if node.packet != "aten.scaled_dot_product_attention":
         return None
     query, key, value = node.arg("query"), node.arg("key"), node.arg("value")
@@ -51,6 +56,7 @@ def math_path(node: OpNode) -> list[PathOp] | None:
     score_bytes = scores * item
     flags = scores * _BOOL_BYTES
     out = rows * value_dim
+    subnormal = round(subnormal_share * scores)
     # a product of inputs laid out otherwise (the heads of one qkv projection, permuted)
     # first copies them into rows: matmul folds the batch dimensions with a reshape
     copies = [PathOp(KernelClass.MOVEMENT, 0, 2 * t.numel * item, t.numel)
@@ -66,12 +72,14 @@ def math_path(node: OpNode) -> list[PathOp] | None:
         ops.append(PathOp(KernelClass.ELEMENTWISE, scores,
                           2 * score_bytes + mask.numel * mask.itemsize, scores))
     ops += [
-        PathOp(KernelClass.REDUCTION, 5 * scores, 2 * score_bytes, scores),  # softmax
+        PathOp(KernelClass.REDUCTION, 5 * scores, 2 * score_bytes, scores,  # softmax
+               subnormal_exps=subnormal),
         PathOp(KernelClass.ELEMENTWISE, scores, score_bytes + flags, scores),  # isneginf
         PathOp(KernelClass.REDUCTION, scores, flags + rows, rows),  # all
         PathOp(KernelClass.ELEMENTWISE, scores, 2 * score_bytes + flags + rows, scores),  # where
         PathOp(KernelClass.MATMUL, scores * value_dim,
-               score_bytes + (value.numel + out) * item, out),
+               score_bytes + (value.numel + out) * item, out,
+               subnormal_macs=subnormal * value_dim),
     ]
     return ops
 

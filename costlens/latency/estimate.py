@@ -24,6 +24,7 @@ from .classes import KernelClass, kernel_class, shape_features, work_features
 from .fusion import fused_ops
 from .profile import Profile
 from .roofline import Bound, op_seconds
+from .subnormals import subnormal_share
 
 TYPICAL, BEST = "typical", "best"
 CASE_WORDS = {TYPICAL: "typical: the median of a plain Python process",
@@ -95,8 +96,8 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         if fuse and cls is KernelClass.VIEW:
             times.append(OpTime(node.index, cls, 0.0, Bound.OVERHEAD))
             continue
-        parts = math_path(node) if cls is KernelClass.ATTENTION and profile.device == "cpu" \
-            else None
+        parts = math_path(node, subnormal_share(graph, node.input("attn_mask"))) \
+            if cls is KernelClass.ATTENTION and profile.device == "cpu" else None
         if parts:
             seconds, bound = _math_path_seconds(profile, parts, coldness)
         else:
@@ -131,13 +132,18 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
 def _math_path_seconds(profile: Profile, parts: list[PathOp],
                        coldness: float) -> tuple[float, Bound]:
     """The time of an attention run op by op (attention_path.py): each op on its own class's
-    roofline; bound by what bounds most of it."""
+    roofline, plus the assists its subnormal numbers take where the profile measured them;
+    bound by what bounds most of it."""
     spent: defaultdict[Bound, float] = defaultdict(float)
     for part in parts:
         seconds, bound = op_seconds(profile, part.kernel_class, part.flops, part.mac_bytes,
                                     part.parallelism, coldness,
                                     work_features(part.flops, part.parallelism))
         spent[bound] += seconds
+        assists = (part.subnormal_exps * (profile.subnormal_exp_s or 0.0)
+                   + part.subnormal_macs * (profile.subnormal_mac_s or 0.0))
+        if assists:
+            spent[Bound.COMPUTE] += assists
     return sum(spent.values()), dominant_bound(spent)
 
 

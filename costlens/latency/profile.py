@@ -81,6 +81,10 @@ class Profile:
     process takes for every page its allocator hands back and takes again (latency/
     allocator.py), and the median over the fastest of a network-length run. None: not measured
     (a GPU, or a profile from before costlens measured them): the estimate is the best case.
+    subnormal_mac_s, subnormal_exp_s: the extra time of one multiply-add with a subnormal
+    operand and of one softmax weight that comes out subnormal (latency/subnormals.py); an x86
+    core takes a microcode assist for each. None: not measured (a GPU, whose units take
+    subnormals at full speed, or an older profile): they cost nothing extra.
     """
 
     name: str
@@ -103,6 +107,8 @@ class Profile:
     in_network_factor: float
     page_fault_s: float | None = None
     typical_spread: float | None = None
+    subnormal_mac_s: float | None = None
+    subnormal_exp_s: float | None = None
     samples: tuple[Sample, ...] = field(default=(), repr=False)
 
     @property

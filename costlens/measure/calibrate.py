@@ -211,7 +211,8 @@ def _later_families(out: list[Case], conv: Callable[..., None]) -> None:
     """Kernel shapes of the families after MobileNet v2: 5x5 and 7x7 depthwise convs
     (EfficientNet, ConvNeXt), grouped convs with 8 channels a group (RegNet), linear layers on
     the thousands of tokens of a vision transformer's first stages, window attention's
-    batched products of 49 tokens, its softmax over short rows, the cyclic shift and window
+    batched products of 49 tokens, its softmax over short rows and the flags and where of the
+    math path's safe softmax, the cyclic shift and window
     partition (Swin), channels-last layer norm and GELU, SiLU, a squeeze-excitation gate and a
     dense block's concatenation of many maps."""
     for channels, size, kernel, stride in [(144, 56, 5, 2), (240, 28, 5, 1), (672, 14, 5, 1),
@@ -239,6 +240,16 @@ def _later_families(out: list[Case], conv: Callable[..., None]) -> None:
                                              torch.randn(*shape))))
         out.append(Case(KernelClass.REDUCTION, f"window softmax {windows}x{heads}h",
                         lambda: nn.Softmax(-1), _tokens(windows * heads, 49, 49)))
+        # the rest of the math path's safe softmax (latency/attention_path.py)
+        scores = (windows * heads, 49, 49)
+        out.append(Case(KernelClass.ELEMENTWISE, f"window isneginf {windows}x{heads}h",
+                        lambda: _Call(torch.isneginf), _tokens(*scores)))
+        out.append(Case(KernelClass.REDUCTION, f"window all {windows}x{heads}h",
+                        lambda: _Call(lambda flags: flags.all(-1, keepdim=True)),
+                        lambda scores=scores: (torch.randn(*scores) > 3,)))
+        out.append(Case(KernelClass.ELEMENTWISE, f"window where {windows}x{heads}h",
+                        lambda: _Call(lambda flags, x: torch.where(flags, 0.0, x)),
+                        lambda scores=scores: (torch.randn(*scores) > 3, torch.randn(*scores))))
     for tokens, dim in [(3136, 96), (784, 192), (196, 384)]:
         out.append(Case(KernelClass.NORMALIZATION, f"layer norm {tokens}x{dim}",
                         lambda dim=dim: nn.LayerNorm(dim), _tokens(tokens, dim)))
@@ -299,6 +310,7 @@ COLD, WARM, TINY, STREAM = "cold", "warm", "tiny", "tiny stream"
 STREAM_REPEATS = 4
 BANDWIDTH = "memory bandwidth"
 SEQUENCE, FRESH_PAGES, TOUCHED_PAGES = "layer sequence", "fresh pages", "touched pages"
+SUBNORMAL, NORMAL = "subnormal", "normal"  # the two runs of each _Subnormals workload
 KEPT_OUTPUTS = 2  # outputs alive at once in the layer sequence: the op after, and a shortcut
 NEAR_BEST = 0.001  # mean squared log error: a fit about 3% worse per sample is "as good"
 
@@ -363,6 +375,9 @@ class Plan:
             self.works[FRESH_PAGES] = Work(pages.fresh)
             self.works[TOUCHED_PAGES] = Work(pages.touched)
             self.sizes[FRESH_PAGES] = self.sizes[TOUCHED_PAGES] = pages.bytes
+            self.subnormals = _Subnormals()
+            for name, (work, size) in self.subnormals.works().items():
+                self.works[name], self.sizes[name] = work, size
         self.bandwidth = _Bandwidth(device)
         self.works[BANDWIDTH] = Work(self.bandwidth)
         self.sizes[BANDWIDTH] = self.bandwidth.bytes
@@ -374,11 +389,12 @@ class Plan:
         from FRESH_PAGES over TOUCHED_PAGES, and the spread from the layer sequence, a run of
         a network's length and kind (its median over its fastest)."""
         seconds = {work: timings[0] for work, timings in runs.items()}
-        page_fault_s = spread = None
+        page_fault_s = spread = subnormal_mac_s = subnormal_exp_s = None
         if SEQUENCE in runs:
             pages = self.sizes[FRESH_PAGES] // PAGE
             page_fault_s = max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0) / pages
             spread = round(statistics.median(runs[SEQUENCE]) / seconds[SEQUENCE], 4)
+            subnormal_mac_s, subnormal_exp_s = self.subnormals.costs(seconds)
         warm = {kind: seconds[_tiny(kind)] for kind in tiny_layers()}
         in_network = seconds[STREAM] / statistics.fmean(warm.values())
         fixed = {WARM: warm, COLD: {kind: in_network * value for kind, value in warm.items()}}
@@ -401,7 +417,8 @@ class Plan:
             saturation=self.device.lanes(used), overlap=self.device.overlap,
             rates={}, warm_rates={}, samples=tuple(samples),
             in_network_factor=round(in_network, 3), page_fault_s=page_fault_s,
-            typical_spread=spread)
+            typical_spread=spread, subnormal_mac_s=subnormal_mac_s,
+            subnormal_exp_s=subnormal_exp_s)
         rates: dict[str, dict[str, ClassRate]] = {COLD: {}, WARM: {}}
         for regime, cls in itertools.product(rates, PROFILED_CLASSES):
             flop_rate, byte_rate = fit_rates(
@@ -422,7 +439,7 @@ def _layer_sequence(cases: Sequence[Case]) -> Callable[[], None]:
         kept: deque[object] = deque(maxlen=KEPT_OUTPUTS)
         for layer, inputs in built:
             for tensor in inputs:
-                tensor.mul_(1.0)
+                _rewrite(tensor)
             kept.append(layer(*inputs))
     return run
 
@@ -443,6 +460,57 @@ class _Pages:
 
     def touched(self) -> None:
         self.block.fill_(1.0)
+
+
+class _Subnormals:
+    """What subnormal numbers cost a CPU (latency/subnormals.py), on the shape of a window
+    attention (16 windows of 6 heads, 49 tokens, 32 channels a head) with a third of its
+    softmax weights subnormal: the product of the weights with the values, against the same
+    product with those weights zero; and the softmax whose mask puts them there (-100),
+    against the same softmax with a mask of -1e4, which makes them zero. On this project's
+    build machine each of the two costs scaled with the count of subnormal numbers within a
+    few percent over shares of 10-60% and shapes from 48 to 192 heads of 49 tokens to 8 of
+    256, so one figure per operation serves."""
+
+    HEADS, TOKENS, CHANNELS, SHARE = 96, 49, 32, 1 / 3
+    PRODUCT, SOFTMAX = "product", "softmax"
+
+    def __init__(self) -> None:
+        generator = torch.Generator().manual_seed(0)
+        shape = (self.HEADS, self.TOKENS, self.TOKENS)
+        self.masked = torch.rand(shape, generator=generator) < self.SHARE
+        self.count = int(self.masked.sum())
+        weights = torch.softmax(torch.randn(shape, generator=generator), -1)
+        self.values = torch.randn(self.HEADS, self.TOKENS, self.CHANNELS, generator=generator)
+        # scores of a trained attention's spread: the masked ones, shifted by -100, stay
+        # above e^-103.3 after the softmax subtracts the row's largest
+        scores = 0.5 * torch.randn(shape, generator=generator)
+        tiny = torch.finfo(torch.float32).smallest_normal
+        self.weights = {SUBNORMAL: weights.masked_fill(self.masked, tiny / 1e5),
+                        NORMAL: weights.masked_fill(self.masked, 0.0)}
+        self.scores = {SUBNORMAL: scores.masked_fill(self.masked, -100.0),
+                       NORMAL: scores.masked_fill(self.masked, -1e4)}
+
+    def works(self) -> dict[str, tuple[Work, int]]:
+        """The four workloads and the bytes each moves."""
+        size = 2 * self.weights[NORMAL].numel() * 4
+        return {
+            **{f"{kind} {self.PRODUCT}": (Work(lambda w=w: torch.bmm(w, self.values)), size)
+               for kind, w in self.weights.items()},
+            **{f"{kind} {self.SOFTMAX}": (Work(lambda s=s: torch.softmax(s, -1)), size)
+               for kind, s in self.scores.items()}}
+
+    def costs(self, seconds: dict[str, float]) -> tuple[float, float]:
+        """(seconds per multiply-add on a subnormal weight, per subnormal softmax weight)."""
+        def extra(what: str) -> float:
+            return max(seconds[f"{SUBNORMAL} {what}"] - seconds[f"{NORMAL} {what}"], 0.0)
+        return (extra(self.PRODUCT) / (self.count * self.CHANNELS),
+                extra(self.SOFTMAX) / self.count)
+
+
+def _rewrite(tensor: torch.Tensor) -> None:
+    """Write every element of `tensor` with its own value, as the op before would leave it."""
+    tensor.mul_(True if tensor.dtype == torch.bool else 1.0)
 
 
 def _tiny(kind: KernelClass | str) -> str:
@@ -506,7 +574,7 @@ def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
 
     def write_inputs() -> None:
         for tensor in placed:
-            tensor.mul_(1.0)
+            _rewrite(tensor)
 
     def cold() -> None:
         for layer in copies:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import traceback
 from types import TracebackType
 from typing import Any, Iterator
@@ -42,6 +43,7 @@ from .step import TrainStep, run_step
 # Most parameter and buffer bytes costlens copies (or materializes, for a model on the meta
 # device) to run a model on real tensors.
 REAL_FALLBACK_LIMIT_BYTES = 4 << 30
+SUBNORMAL_SCAN_LIMIT = 1 << 24  # entries of a buffer read for subnormal_exp_shares
 
 
 class _ForwardFailed(Exception):
@@ -217,7 +219,28 @@ def _attempt(model: nn.Module, names: dict[int, str], args: tuple[Any, ...],
         modules=_module_infos(model), calls=tuple(calls.calls), nodes=tuple(recorder.nodes),
         device=device.type, training=train, step=None if step is None else step.name,
         notes=recorder.sizes.notes(), input_values=tuple(values), held=tuple(held),
+        subnormal_exp=subnormal_exp_shares(model),
     )
+
+
+def subnormal_exp_shares(model: nn.Module) -> tuple[tuple[str, float], ...]:
+    """Per floating buffer of the model (on a real device, of at most SUBNORMAL_SCAN_LIMIT
+    entries) that has any, the share of its entries whose exponential is subnormal in its dtype:
+    between the logarithms of the smallest subnormal and the smallest normal number (float32:
+    -103.3 and -87.3). A mask of -100 added to attention scores leaves softmax weights there; a
+    mask of -inf or -1e4 leaves exact zeros, which cost nothing extra."""
+    shares = []
+    for name, tensor in model.named_buffers():
+        if (not tensor.is_floating_point() or tensor.is_meta
+                or tensor.numel() > SUBNORMAL_SCAN_LIMIT or not tensor.numel()):
+            continue
+        limits = torch.finfo(tensor.dtype)
+        low, high = math.log(limits.smallest_normal * limits.eps), math.log(limits.smallest_normal)
+        with torch.no_grad():
+            inside = ((tensor > low) & (tensor < high)).sum().item()
+        if inside:
+            shares.append((name, inside / tensor.numel()))
+    return tuple(sorted(shares))
 
 
 def _require_grad(model: nn.Module, state: dict[str, Tensor]) -> None:
