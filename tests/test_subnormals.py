@@ -16,6 +16,7 @@ from costlens.latency import estimate, load_profile
 from costlens.latency.attention_path import math_path
 from costlens.latency.subnormals import subnormal_share
 from costlens.measure.calibrate import _Subnormals
+from costlens.report.platform import render_profile
 
 WINDOWS, HEADS, TOKENS, CHANNELS = 4, 3, 49, 32
 
@@ -90,3 +91,12 @@ def test_calibration_prices_subnormals_from_its_paired_runs() -> None:
     mac_s, exp_s = subnormals.costs(seconds)
     assert mac_s == pytest.approx(2e-3 / (subnormals.count * subnormals.CHANNELS))
     assert exp_s == 0.0  # never negative: noise cannot make subnormals cheaper
+
+
+def test_calibrate_prints_the_prices_it_measured() -> None:
+    platform = dataclasses.replace(load_profile("xeon-cpu-1t"), subnormal_mac_s=2.4e-9,
+                                   subnormal_exp_s=2.1e-8)
+    assert ("Subnormal numbers: 2.40 ns more per multiply-add on one, 21.0 ns per softmax "
+            "weight that comes out one.") in render_profile(platform, "p.json")
+    unpriced = dataclasses.replace(platform, subnormal_mac_s=None)
+    assert "Subnormal" not in render_profile(unpriced, "p.json")

@@ -25,6 +25,7 @@ def render_profile(profile: Profile, path: str) -> str:
         f" us, view {profile.view_overhead_s * 1e6:.1f} us; fixed costs x"
         f"{profile.in_network_factor:.2f} in a network. FLOP = one multiply-add.",
         _typical_line(profile),
+        *_subnormal_line(profile),
         "",
         tabulate(rows, headers=["kernel class", "FLOP rate", "byte rate (in cache)",
                                 "fixed cost (us)"], disable_numparse=True, stralign="right",
@@ -41,6 +42,14 @@ def _typical_line(profile: Profile) -> str:
     return (f"Typical case (a plain Python process's median): the best case x"
             f"{profile.typical_spread:.2f}, plus {(profile.page_fault_s or 0) * 1e6:.2f} us per "
             "page fault.")
+
+
+def _subnormal_line(profile: Profile) -> list[str]:
+    if profile.subnormal_mac_s is None or profile.subnormal_exp_s is None:
+        return []
+    return [f"Subnormal numbers: {profile.subnormal_mac_s * 1e9:.2f} ns more per multiply-add "
+            f"on one, {profile.subnormal_exp_s * 1e9:.1f} ns per softmax weight that comes out "
+            "one."]
 
 
 def _rate(value: float | None, unit: str) -> str:
