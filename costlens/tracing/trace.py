@@ -230,7 +230,8 @@ def subnormal_exp_shares(model: nn.Module) -> tuple[tuple[str, float], ...]:
     -103.3 and -87.3). A mask of -100 added to attention scores leaves softmax weights there; a
     mask of -inf or -1e4 leaves exact zeros, which cost nothing extra."""
     shares = []
-    for name, tensor in model.named_buffers():
+    # every name a shared buffer goes by, as the graph's origins name it (see _attempt)
+    for name, tensor in model.named_buffers(remove_duplicate=False):
         if (not tensor.is_floating_point() or tensor.is_meta
                 or tensor.numel() > SUBNORMAL_SCAN_LIMIT or not tensor.numel()):
             continue
