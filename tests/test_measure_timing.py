@@ -74,10 +74,12 @@ FAULTS = textwrap.dedent("""
     with torch.no_grad():
         for _ in range(2):
             model.eval()(x)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(3):
+        faults = []
+        for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             model(x)
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 3)
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print(*faults)
 """)
 
 
@@ -87,15 +89,20 @@ def test_kept_memory_takes_no_page_faults_where_the_default_allocator_does(
         tmp_path: Path) -> None:
     """MobileNet v2 at batch 1 frees and reallocates megabytes of activations every forward:
     glibc's default allocator hands them back to the system and faults them in again (about
-    3,000 pages a forward here); with freed memory kept, a forward faults none in."""
-    def faults_per_forward(mode: str) -> int:
+    3,000 pages a forward here); with freed memory kept, a forward faults none in.
+
+    The fewest faults of five forwards: the kernel can fault a running process's pages on its
+    own (NUMA balancing unmaps pages to sample where they are used, about once a second), which
+    no allocator setting prevents; the default allocator faults on every forward."""
+    def faults_per_forward(mode: str) -> list[int]:
         # from an empty folder: `python -c` puts the working directory first on the path, and
         # the checkout's costlens/ holds no examples (they install as costlens.examples)
         run = subprocess.run([sys.executable, "-c", FAULTS, mode], cwd=tmp_path,
                              capture_output=True, text=True, check=True)
-        return int(run.stdout)
-    assert faults_per_forward("default") > 500
-    assert faults_per_forward("keep") < 50
+        return [int(count) for count in run.stdout.split()]
+    default, kept = faults_per_forward("default"), faults_per_forward("keep")
+    assert min(default) > 500, default
+    assert min(kept) < 50, kept
 
 
 def test_the_thread_count_is_restored_after_timing() -> None:
