@@ -63,6 +63,25 @@ def test_rounds_keep_works_of_about_one_size_together_and_alternate_direction() 
     assert sorted(shuffled) == sorted(names) and shuffled != names
 
 
+def test_no_two_works_of_one_kind_run_back_to_back_where_another_can_go_between() -> None:
+    kinds = {"a1": "a", "a2": "a", "a3": "a", "b1": "b", "b2": "b", "free": None}
+    assert timing._apart(["a1", "a2", "a3", "b1", "b2", "free"], kinds) == [
+        "a1", "b1", "a2", "b2", "a3", "free"]
+    # nothing else within reach: the order stands
+    assert timing._apart(["a1", "a2", "a3"], kinds) == ["a1", "a2", "a3"]
+    assert timing._apart(["b1", "a1"], kinds, previous="b2") == ["a1", "b1"]
+
+    ran: list[str] = []
+    works = {name: Work(lambda name=name: ran.append(name), kind=kind)
+             for name, kind in [("x1", "x"), ("x2", "x"), ("x3", "x"), ("y1", "y"), ("y2", "y"),
+                                ("y3", "y"), ("z", None)]}
+    interleaved(works, CPU(), rounds=6, sizes={name: 1.0 for name in works})
+    timed = ran[len(works):]  # after the untimed first call of each
+    assert len(timed) == 6 * len(works)
+    assert all(works[one].kind is None or works[one].kind != works[other].kind
+               for one, other in zip(timed, timed[1:]))
+
+
 FAULTS = textwrap.dedent("""
     import resource, sys, torch
     from costlens.measure.timing import keep_freed_memory

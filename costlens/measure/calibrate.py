@@ -561,13 +561,14 @@ def _tiny_stream(device: Device) -> tuple[Work, int]:
 
 
 def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
-               device: Device) -> tuple[Work, Work]:
+               device: Device, kind: str | None = None) -> tuple[Work, Work]:
     """The COLD and WARM workloads of copies of a layer (Device.calls_per_timing of them) on
     `inputs`. Cold: each copy called once, as a network calls its layers, their weights last
     used a round of every other workload ago; warm: the first copy called again straight after
     WARM_UP_CALLS untimed calls, its weights and code in cache and the core's clock settled on
     it, as in a small network that runs a few kernels again and again. Before each timing the
-    inputs are rewritten, as the op before a layer leaves its input in cache."""
+    inputs are rewritten, as the op before a layer leaves its input in cache. `kind`, the
+    layer's op, keeps other calls of it from running just before (timing._apart)."""
     calls = len(copies)
     placed = tuple(t.to(device.torch_device) for t in inputs)
     copies = [layer.to(device.torch_device) for layer in copies]
@@ -588,7 +589,7 @@ def _workloads(copies: Sequence[nn.Module], inputs: tuple[torch.Tensor, ...],
     def warm() -> None:
         for _ in range(calls):
             copies[0](*placed)
-    return Work(cold, write_inputs, calls), Work(warm, warm_up, calls)
+    return Work(cold, write_inputs, calls, kind), Work(warm, warm_up, calls, kind)
 
 
 def _prepare(case: Case, device: Device) -> tuple[Sample, dict[str, Work]]:
@@ -608,7 +609,7 @@ def _prepare(case: Case, device: Device) -> tuple[Sample, dict[str, Work]]:
                         analysis.graph.nodes[op.index], case.kernel_class, op.flops or 0,
                         op.parallelism or 0))
     copies = [layer] + [case.layer() for _ in range(device.calls_per_timing - 1)]
-    cold, warm = _workloads(copies, inputs, device)
+    cold, warm = _workloads(copies, inputs, device, analysis.graph.nodes[op.index].packet)
     return sample, {COLD: cold, WARM: warm}
 
 
