@@ -11,7 +11,7 @@ from helpers import made_up_profile
 from torch import nn
 
 import costlens
-from costlens.latency.classes import KernelClass
+from costlens.latency.classes import KernelClass, kernel_class
 from costlens.latency.estimate import estimate
 from costlens.latency.roofline import Bound, op_seconds, size_correction
 
@@ -191,6 +191,39 @@ def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
     assert size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes,
                            features=wide) == pytest.approx(
         size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes, features=narrow))
+
+
+def test_in_place_and_transcendental_element_wise_ops_are_told_apart() -> None:
+    """A ReLU written over its input has a class of its own (no output buffer to fill), and a
+    SiLU a feature of its own (one FLOP per element, as a ReLU, but several times its time)."""
+    from costlens.latency.classes import op_features, shape_features
+    from costlens.latency.profile import Sample
+    seen = {}
+    for layer in (nn.ReLU(), nn.ReLU(inplace=True), nn.SiLU(), nn.SiLU(inplace=True)):
+        analysis = costlens.analyze(layer, torch.randn(1, 8, 4, 4))
+        node, op = analysis.graph.nodes[0], analysis.ops[0]
+        cls = kernel_class(node, op.category)
+        seen[node.packet] = cls, shape_features(node, cls, op.flops, op.parallelism)
+    inplace, out_of_place = KernelClass.ELEMENTWISE_INPLACE, KernelClass.ELEMENTWISE
+    plain, transcendental = (math.log10(2), 0.0), (math.log10(2), 1.0)
+    assert seen == {"aten.relu": (out_of_place, plain), "aten.relu_": (inplace, plain),
+                    "aten.silu": (out_of_place, transcendental),
+                    "aten.silu_": (inplace, transcendental)}
+    assert op_features(KernelClass.MATMUL, 512, 2) == pytest.approx((math.log10(257),))
+
+    device = made_up_profile()
+    flops = nbytes = 10**6
+    roofline = op_seconds(device, out_of_place, flops, nbytes, flops)[0] + 2e-6
+    samples = (Sample(out_of_place, "silu", flops, nbytes, flops, 4 * roofline,
+                      features=transcendental),
+               Sample(out_of_place, "relu", flops, nbytes, flops, roofline, features=plain))
+    corrected = dataclasses.replace(device, samples=samples)
+    assert size_correction(corrected, out_of_place, flops, nbytes, features=transcendental) > 3
+    assert size_correction(corrected, out_of_place, flops, nbytes, features=plain) < 1.5
+    # a sample from before the feature is compared on the features it has
+    older = dataclasses.replace(device, samples=(dataclasses.replace(
+        samples[0], features=transcendental[:1]),))
+    assert size_correction(older, out_of_place, flops, nbytes, features=plain) > 2
 
 
 def test_layer_times_add_up_as_the_rows_do() -> None:

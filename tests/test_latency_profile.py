@@ -9,8 +9,9 @@ import pytest
 from helpers import CEILINGS
 
 from costlens.errors import CostlensError
-from costlens.latency.classes import PROFILED_CLASSES
+from costlens.latency.classes import PROFILED_CLASSES, KernelClass
 from costlens.latency.profile import FORMAT, Profile, builtin_profiles, load_profile
+from costlens.latency.roofline import op_seconds
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "costlens" / "schemas" /
                      "platform.json").read_text())
@@ -24,7 +25,9 @@ def test_builtin_profiles_load_and_round_trip() -> None:
         assert profile.name == name
         assert Profile.from_dict(json.loads(profile.to_json())) == profile
         assert json.loads(path.read_text())["format"] == FORMAT
-        assert set(profile.rates) == set(PROFILED_CLASSES)
+        # a class added since a profile was calibrated is priced by the class before it
+        assert {cls for cls in PROFILED_CLASSES if cls.older is None} <= set(profile.rates)
+        assert all(profile.priced_as(cls) in profile.rates for cls in PROFILED_CLASSES)
         assert profile.samples, "the samples a profile was fitted on travel with it"
         assert profile.method, "how it was calibrated is said in the profile"
 
@@ -76,3 +79,12 @@ def test_bad_profiles_are_one_line_errors(tmp_path: Path, content: str | None,
     with pytest.raises(CostlensError, match=message) as error:
         load_profile(str(path))
     assert "\n" not in str(error.value)
+
+
+def test_a_profile_without_the_in_place_class_prices_it_as_the_out_of_place_one() -> None:
+    profile = load_profile("epyc-cpu-1t")
+    assert KernelClass.ELEMENTWISE_INPLACE not in profile.rates
+    assert profile.priced_as(KernelClass.ELEMENTWISE_INPLACE) is KernelClass.ELEMENTWISE
+    assert op_seconds(profile, KernelClass.ELEMENTWISE_INPLACE, 10_000, 80_000, 10_000,
+                      features=(0.3, 0.0)) == op_seconds(
+        profile, KernelClass.ELEMENTWISE, 10_000, 80_000, 10_000, features=(0.3, 0.0))

@@ -28,6 +28,7 @@ from costlens.measure.calibrate import (
     TOUCHED_PAGES,
     WARM_UP_CALLS,
     Plan,
+    _prepare,
     _tiny,
     _tiny_stream,
     _workloads,
@@ -204,3 +205,24 @@ def test_fixed_costs_are_the_warm_ones_scaled_by_the_stream(plan: Plan) -> None:
     assert fitted.bandwidth_bytes_per_s == pytest.approx(10e9)
     assert all(s.seconds == 1e-3 for s in fitted.samples)
     assert {s.warm for s in fitted.samples} == {False, True}
+
+
+def test_in_place_cases_keep_their_values_normal_however_often_they_run() -> None:
+    """Calibration calls a layer hundreds of times on one input: an in-place op that moved its
+    values (SiLU halves small ones each call) would reach subnormal numbers, which run many
+    times slower, and time those instead."""
+    smallest_normal = torch.finfo(torch.float32).smallest_normal
+    in_place = [case for case in cases() if case.kernel_class is KernelClass.ELEMENTWISE_INPLACE]
+    assert {case.label.split()[0] for case in in_place} == {"relu_", "relu6_", "add_", "silu_"}
+    for case in in_place:
+        layer, inputs = case.layer(), case.inputs()
+        for _ in range(300):
+            layer(*inputs)
+        values = inputs[0].abs()
+        assert torch.isfinite(values).all(), case.label
+        assert not ((values > 0) & (values < smallest_normal)).any(), case.label
+
+
+def test_each_case_names_its_kernel_so_no_call_of_it_runs_just_before() -> None:
+    works = _prepare(next(case for case in cases() if case.label == "relu_ 116@28"), CPU())[1]
+    assert {work.kind for work in works.values()} == {"aten.relu_"}

@@ -27,6 +27,7 @@ class KernelClass(str, Enum):
     POOL_MAX = "pool_max"              # max pooling: one comparison per window tap
     POOL_AVG = "pool_avg"              # average pooling, adaptive included
     ELEMENTWISE = "elementwise"        # activations, arithmetic, comparisons
+    ELEMENTWISE_INPLACE = "elementwise_inplace"  # one that writes over its input: relu_, x += y
     NORMALIZATION = "normalization"    # batch / layer / group / RMS norm
     REDUCTION = "reduction"            # sum, mean, softmax, ...
     MOVEMENT = "movement"              # copies: cat, contiguous, index, embedding, ...
@@ -37,6 +38,11 @@ class KernelClass(str, Enum):
     def profiled(self) -> bool:
         """Whether a profile holds rates for the class."""
         return self not in (KernelClass.VIEW, KernelClass.UNSUPPORTED)
+
+    @property
+    def older(self) -> KernelClass | None:
+        """The class that a profile calibrated before this class existed prices it with."""
+        return KernelClass.ELEMENTWISE if self is KernelClass.ELEMENTWISE_INPLACE else None
 
     @property
     def memory_bound(self) -> bool:
@@ -50,8 +56,9 @@ class KernelClass(str, Enum):
 
 
 PROFILED_CLASSES = tuple(cls for cls in KernelClass if cls.profiled)
-_MEMORY_CLASSES = frozenset({KernelClass.ELEMENTWISE, KernelClass.NORMALIZATION,
-                             KernelClass.REDUCTION, KernelClass.MOVEMENT})
+_MEMORY_CLASSES = frozenset({KernelClass.ELEMENTWISE, KernelClass.ELEMENTWISE_INPLACE,
+                             KernelClass.NORMALIZATION, KernelClass.REDUCTION,
+                             KernelClass.MOVEMENT})
 
 _BY_CATEGORY = {
     Category.DEPTHWISE: KernelClass.CONV_DEPTHWISE, Category.MATMUL: KernelClass.MATMUL,
@@ -65,7 +72,7 @@ _CATEGORY_OF = {
     **{cls: category for category, cls in _BY_CATEGORY.items()},
     KernelClass.CONV_DENSE: Category.CONV, KernelClass.CONV_1X1: Category.CONV,
     KernelClass.CONV_GROUPED: Category.CONV, KernelClass.POOL_MAX: Category.POOLING,
-    KernelClass.POOL_AVG: Category.POOLING,
+    KernelClass.POOL_AVG: Category.POOLING, KernelClass.ELEMENTWISE_INPLACE: Category.ELEMENTWISE,
 }
 
 
@@ -82,7 +89,18 @@ def kernel_class(node: OpNode, category: Category | None) -> KernelClass:
         if node.packet == "aten.mean":  # a global average pool runs a mean reduction kernel
             return KernelClass.REDUCTION
         return KernelClass.POOL_MAX if "max" in node.packet else KernelClass.POOL_AVG
+    if category is Category.ELEMENTWISE and writes_over_input(node):
+        return KernelClass.ELEMENTWISE_INPLACE
     return _BY_CATEGORY[category]
+
+
+def writes_over_input(node: OpNode) -> bool:
+    """Whether the op is an in-place variant (aten's trailing underscore: relu_, add_). It
+    writes the lines it has just read, with no output buffer to allocate and fill: a ReLU on a
+    1.6 MB map just written took 0.4x the time in place that it took into a new tensor here,
+    with the same bytes read and written."""
+    name = node.packet.rsplit(".", 1)[-1]
+    return name.endswith("_") and not name.endswith("__")
 
 
 def conv_class(groups: int, kernel_area: int) -> KernelClass:
@@ -102,7 +120,7 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int,
     blocks: a 3x3 conv with 4 channels per group and a 1x1 conv with 32 can have the same
     FLOPs and bytes and run five times apart, and a 1x1 conv on a 7x7 map runs well below the
     same FLOPs on 14x14. Any other op: its work per output element (a matmul's inner
-    dimension, a pooling window).
+    dimension, a pooling window), and for an element-wise op whether it is transcendental.
     """
     weight = node.arg("weight")
     if kernel_class in _CONV_CLASSES and weight is not None and len(weight.shape) > 2:
@@ -112,7 +130,7 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int,
         out_channels = weight.shape[1] if node.attr("transposed") else weight.shape[0] // groups
         positions = max(parallelism, 1) // (out_channels * groups)
         return conv_features(in_channels, out_channels, math.prod(weight.shape[2:]), positions)
-    return work_features(flops, parallelism)
+    return op_features(kernel_class, flops, parallelism, transcendental(node))
 
 
 _CONV_CLASSES = frozenset({KernelClass.CONV_DENSE, KernelClass.CONV_1X1,
@@ -127,6 +145,29 @@ def conv_features(in_per_group: int, out_per_group: int, kernel_area: int,
             math.log10(max(positions, 1)))
 
 
-def work_features(flops: int, parallelism: int) -> tuple[float, ...]:
-    """shape_features of an op other than a conv: its work per output element."""
-    return (math.log10(flops / max(parallelism, 1) + 1),)
+def op_features(kernel_class: KernelClass, flops: int, parallelism: int,
+                transcendental: bool = False) -> tuple[float, ...]:
+    """shape_features of an op other than a conv: its work per output element and, for an
+    element-wise op, whether it is transcendental (one decade apart in the comparison)."""
+    work = (math.log10(flops / max(parallelism, 1) + 1),)
+    if kernel_class in _ELEMENTWISE_CLASSES:
+        return (*work, float(transcendental))
+    return work
+
+
+_ELEMENTWISE_CLASSES = frozenset({KernelClass.ELEMENTWISE, KernelClass.ELEMENTWISE_INPLACE})
+
+#: element-wise functions (aten names, no overload or in-place underscore) that evaluate an
+#: exponential, logarithm, error or trigonometric function per element
+TRANSCENDENTAL = frozenset({
+    "exp", "exp2", "expm1", "log", "log1p", "log2", "log10", "sigmoid", "silu", "gelu", "tanh",
+    "elu", "selu", "celu", "mish", "softplus", "erf", "erfc", "erfinv", "sin", "cos", "tan",
+    "asin", "acos", "atan", "sinh", "cosh", "log_sigmoid_forward", "logit"})
+
+
+def transcendental(node: OpNode) -> bool:
+    """Whether the op is an element-wise transcendental function. The FLOP count gives every
+    element-wise op one per element, which is what MAC and G4 need; a kernel's time is another
+    matter: a SiLU took 3-4 times a ReLU's time on the same map here, and without this feature
+    the estimate could not tell them apart (same FLOPs, same bytes)."""
+    return node.packet.rsplit(".", 1)[-1].rstrip("_") in TRANSCENDENTAL

@@ -20,7 +20,7 @@ from ..analysis import Analysis
 from ..graph import module_ancestors
 from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
-from .classes import KernelClass, kernel_class, shape_features, work_features
+from .classes import KernelClass, kernel_class, op_features, shape_features
 from .fusion import fused_ops
 from .profile import Profile
 from .roofline import Bound, op_seconds
@@ -138,7 +138,8 @@ def _math_path_seconds(profile: Profile, parts: list[PathOp],
     for part in parts:
         seconds, bound = op_seconds(profile, part.kernel_class, part.flops, part.mac_bytes,
                                     part.parallelism, coldness,
-                                    work_features(part.flops, part.parallelism))
+                                    op_features(part.kernel_class, part.flops,
+                                                part.parallelism))
         spent[bound] += seconds
         assists = (part.subnormal_exps * (profile.subnormal_exp_s or 0.0)
                    + part.subnormal_macs * (profile.subnormal_mac_s or 0.0))

@@ -117,7 +117,14 @@ class Profile:
         return self.page_fault_s is not None and self.typical_spread is not None
 
     def rate(self, kernel_class: KernelClass, warm: bool = False) -> ClassRate:
-        return (self.warm_rates if warm else self.rates)[kernel_class]
+        return (self.warm_rates if warm else self.rates)[self.priced_as(kernel_class)]
+
+    def priced_as(self, kernel_class: KernelClass) -> KernelClass:
+        """The class whose rates and samples price `kernel_class`: itself, or in a profile
+        calibrated before it existed, the class that priced it then (KernelClass.older)."""
+        if kernel_class in self.rates or kernel_class.older is None:
+            return kernel_class
+        return kernel_class.older
 
     def coldness(self, working_set_bytes: int) -> float:
         """How far a network's weights and buffers (estimate.working_set_bytes) miss the
@@ -159,7 +166,7 @@ class Profile:
         for key in ("rates", "warm_rates"):
             fields[key] = {KernelClass(name): ClassRate(**rate)
                            for name, rate in data[key].items()}
-            missing = set(PROFILED_CLASSES) - set(fields[key])
+            missing = {cls for cls in PROFILED_CLASSES if cls.older is None} - set(fields[key])
             if missing:
                 raise ValueError(f"no {key} for {', '.join(sorted(c.value for c in missing))}")
         fields["samples"] = tuple(

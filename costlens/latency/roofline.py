@@ -36,6 +36,7 @@ def op_seconds(profile: Profile, kernel_class: KernelClass, flops: int, mac_byte
     classes.shape_features) ran from theirs, blended."""
     if not kernel_class.profiled:
         return roofline_seconds(profile, kernel_class, flops, mac_bytes, parallelism)
+    kernel_class = profile.priced_as(kernel_class)
     seconds, bound = 0.0, Bound.OVERHEAD
     for warm, weight in ((False, coldness), (True, 1.0 - coldness)):
         if weight:
@@ -85,12 +86,11 @@ def size_correction(profile: Profile, kernel_class: KernelClass, flops: int, mac
     kernels are not equally efficient at every shape (a 1x1 conv with 9 input channels runs
     far below its class's rate) and one rate cannot say so; the samples can, within the range
     they cover. `warm` picks the samples of a network that fits in the cache; `features` are
-    classes.shape_features of the op (samples of the older calibration method, which have
-    none, are compared by size alone)."""
+    classes.shape_features of the op (a sample of an older calibration method, with fewer
+    features or none, is compared on those it has)."""
     here = (math.log10(flops + 1), math.log10(mac_bytes + 1), *features)
-    nearest = sorted((math.dist(here[:len(point)], point), log_ratio)
-                     for point, log_ratio in _residuals(profile).get((kernel_class, warm), ())
-                     if len(point) in (2, len(here)))[:3]
+    nearest = sorted((math.dist(here[:len(point)], point[:len(here)]), log_ratio)
+                     for point, log_ratio in _residuals(profile).get((kernel_class, warm), ()))[:3]
     weights = [1 / (distance + 0.1) ** 2 for distance, _ in nearest]
     weighted = sum(w * log_ratio for w, (_, log_ratio) in zip(weights, nearest))
     return math.exp(weighted / (sum(weights) + PRIOR_WEIGHT))
