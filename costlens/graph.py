@@ -284,7 +284,9 @@ class OpGraph:
     floating buffer some of whose entries have an exponential that is a subnormal number of its
     dtype (an additive attention mask of -100 in float32), with the share of such entries: the
     trace keeps no values, and those entries make a softmax and the product after it run on
-    subnormals, tens of times slower on x86 cores (latency/subnormals.py).
+    subnormals, tens of times slower on x86 cores (latency/subnormals.py). `subnormal_slices`
+    says, for each of them, what share of those entries lies in each of 16 equal runs of its
+    elements in order: threads split the work in such runs.
     """
 
     model_type: str
@@ -299,6 +301,7 @@ class OpGraph:
     input_values: tuple[InputValue, ...] = field(default=())
     held: tuple[OpInput, ...] = ()
     subnormal_exp: tuple[tuple[str, float], ...] = ()
+    subnormal_slices: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def __iter__(self) -> Iterator[OpNode]:
         return iter(self.nodes)
@@ -380,6 +383,7 @@ class OpGraph:
             "step": self.step, "input_values": [v.to_dict() for v in self.input_values],
             "held": [item.to_dict() for item in self.held],
             "subnormal_exp": [[name, share] for name, share in self.subnormal_exp],
+            "subnormal_slices": [[name, list(runs)] for name, runs in self.subnormal_slices],
         }
 
     def to_json(self) -> str:
@@ -401,6 +405,8 @@ class OpGraph:
             held=tuple(OpInput.from_dict(item) for item in data.get("held", ())),
             input_values=tuple(InputValue.from_dict(v) for v in data.get("input_values", ())),
             subnormal_exp=tuple((name, share) for name, share in data.get("subnormal_exp", ())),
+            subnormal_slices=tuple((name, tuple(runs))
+                                   for name, runs in data.get("subnormal_slices", ())),
         )
 
     @classmethod

@@ -14,7 +14,7 @@ from costlens import analyze
 from costlens.graph import OpGraph
 from costlens.latency import estimate, load_profile
 from costlens.latency.attention_path import math_path
-from costlens.latency.subnormals import subnormal_share
+from costlens.latency.subnormals import SubnormalMask, subnormal_mask
 from costlens.measure.calibrate import _Subnormals
 from costlens.report.platform import render_profile
 
@@ -52,8 +52,14 @@ def test_the_trace_records_the_share_of_a_buffer_whose_exponential_is_subnormal(
         fill: float, share: float) -> None:
     graph = analyze(WindowAttention(fill), (_windows(),)).graph
     assert dict(graph.subnormal_exp).get("mask", 0.0) == pytest.approx(share)
-    assert subnormal_share(graph, _attention(graph).input("attn_mask")) == pytest.approx(share)
-    assert OpGraph.from_json(graph.to_json()).subnormal_exp == graph.subnormal_exp
+    mask = subnormal_mask(graph, _attention(graph).input("attn_mask"))
+    assert mask.share == pytest.approx(share)
+    if share:  # the masked columns of every window: the subnormal entries lie evenly
+        assert mask.slices == pytest.approx((1 / 16,) * 16, abs=0.01)
+        assert mask.imbalance(threads=2) == pytest.approx(1.0, abs=0.02)
+    round_trip = OpGraph.from_json(graph.to_json())
+    assert (round_trip.subnormal_exp, round_trip.subnormal_slices) == (
+        graph.subnormal_exp, graph.subnormal_slices)
 
 
 def test_the_estimate_prices_each_subnormal_weight_in_the_softmax_and_the_product() -> None:
@@ -72,6 +78,37 @@ def test_the_estimate_prices_each_subnormal_weight_in_the_softmax_and_the_produc
     zeros = analyze(WindowAttention(float("-inf")), (_windows(),))
     assert estimate(zeros, priced, typical=False).seconds == pytest.approx(
         estimate(zeros, unpriced, typical=False).seconds)
+
+
+class BorderWindows(WindowAttention):
+    """As Swin's shifted windows: only the last window is masked, so the thread that takes the
+    second half of the windows meets every subnormal weight."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.mask[-1, ..., :7] = -100.0
+
+
+def test_threads_that_share_the_subnormal_weights_unevenly_take_the_longest_share() -> None:
+    graph = analyze(BorderWindows(), (_windows(),)).graph
+    mask = subnormal_mask(graph, _attention(graph).input("attn_mask"))
+    assert mask.share == pytest.approx(7 / 49 / WINDOWS)
+    assert sum(mask.slices[:12]) < 0.01 and sum(mask.slices) == pytest.approx(1.0)
+    assert mask.imbalance(threads=1) == 1.0
+    assert mask.imbalance(threads=2) == pytest.approx(2.0)  # all on one of two threads
+    assert mask.imbalance(threads=2, copies=2) == pytest.approx(1.0)  # one map each
+    assert SubnormalMask(0.1, (0.5, 0.5)).imbalance(threads=4) == pytest.approx(2.0)
+
+    analysis = analyze(BorderWindows(), (_windows(),))
+    one = dataclasses.replace(load_profile("xeon-cpu-1t"), subnormal_mac_s=2e-9,
+                              subnormal_exp_s=2e-8)
+    extra = {}
+    for threads in (1, 2):
+        priced = dataclasses.replace(one, threads=threads)
+        unpriced = dataclasses.replace(priced, subnormal_mac_s=None, subnormal_exp_s=None)
+        extra[threads] = (estimate(analysis, priced, typical=False).seconds
+                          - estimate(analysis, unpriced, typical=False).seconds)
+    assert extra[2] == pytest.approx(2 * extra[1])
 
 
 def test_calibration_prices_subnormals_from_its_paired_runs() -> None:

@@ -24,7 +24,7 @@ from .classes import KernelClass, kernel_class, op_features, shape_features
 from .fusion import fused_ops
 from .profile import Profile
 from .roofline import Bound, op_seconds
-from .subnormals import subnormal_share
+from .subnormals import subnormal_mask
 
 TYPICAL, BEST = "typical", "best"
 CASE_WORDS = {TYPICAL: "typical: the median of a plain Python process",
@@ -96,10 +96,14 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         if fuse and cls is KernelClass.VIEW:
             times.append(OpTime(node.index, cls, 0.0, Bound.OVERHEAD))
             continue
-        parts = math_path(node, subnormal_share(graph, node.input("attn_mask"))) \
+        mask = subnormal_mask(graph, node.input("attn_mask"))
+        parts = math_path(node, mask.share) \
             if cls is KernelClass.ATTENTION and profile.device == "cpu" else None
         if parts:
-            seconds, bound = _math_path_seconds(profile, parts, coldness)
+            query = node.arg("query")
+            imbalance = mask.imbalance(profile.threads,
+                                       query.shape[0] if query is not None else 1)
+            seconds, bound = _math_path_seconds(profile, parts, coldness, imbalance)
         else:
             seconds, bound = op_seconds(
                 profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0, coldness,
@@ -129,11 +133,12 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
                            TYPICAL if typical else BEST)
 
 
-def _math_path_seconds(profile: Profile, parts: list[PathOp],
-                       coldness: float) -> tuple[float, Bound]:
+def _math_path_seconds(profile: Profile, parts: list[PathOp], coldness: float,
+                       imbalance: float = 1.0) -> tuple[float, Bound]:
     """The time of an attention run op by op (attention_path.py): each op on its own class's
-    roofline, plus the assists its subnormal numbers take where the profile measured them;
-    bound by what bounds most of it."""
+    roofline, plus the assists its subnormal numbers take where the profile measured them,
+    times how unevenly the threads share them (SubnormalMask.imbalance); bound by what bounds
+    most of it."""
     spent: defaultdict[Bound, float] = defaultdict(float)
     for part in parts:
         seconds, bound = op_seconds(profile, part.kernel_class, part.flops, part.mac_bytes,
@@ -141,8 +146,8 @@ def _math_path_seconds(profile: Profile, parts: list[PathOp],
                                     op_features(part.kernel_class, part.flops,
                                                 part.parallelism))
         spent[bound] += seconds
-        assists = (part.subnormal_exps * (profile.subnormal_exp_s or 0.0)
-                   + part.subnormal_macs * (profile.subnormal_mac_s or 0.0))
+        assists = imbalance * (part.subnormal_exps * (profile.subnormal_exp_s or 0.0)
+                               + part.subnormal_macs * (profile.subnormal_mac_s or 0.0))
         if assists:
             spent[Bound.COMPUTE] += assists
     return sum(spent.values()), dominant_bound(spent)
