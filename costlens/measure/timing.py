@@ -77,7 +77,7 @@ class Work:
     """Something to time. `run` makes `calls` calls of what is measured; `prepare`, run untimed
     just before each timing, sets the scene: a warm-up call, or the write of an input that the
     op before it in a network would just have made. `kind` names the kernel it runs, if it
-    matters where that kernel ran last (see _order)."""
+    matters where that kernel ran last (see _apart)."""
 
     run: Callable[[], object]
     prepare: Callable[[], object] | None = None
@@ -95,7 +95,8 @@ def interleaved(works: Mapping[str, Work], device: Device, rounds: int = ROUNDS,
     (and, on a shared machine, the clock) as the others left them. And it spreads a slow spell
     over all of them rather than one. Other tenants only ever slow a timing down, so the
     fastest of many rounds is the steady figure: a median moves by tens of percent with a
-    neighbour's load here. With `sizes` (bytes a work moves), see _order.
+    neighbour's load here. With `sizes` (bytes a work moves), see _order; no two works of one
+    `kind` run back to back where another can go between (see _apart).
     """
     keep_freed_memory()
     sync = device.synchronize
