@@ -282,11 +282,11 @@ class OpGraph:
     tensors alive when the call returns: its outputs (`output`, `output[1]`, ...) and, after a
     training step, the parameters' gradients (`grad:<name>`). `subnormal_exp` names each
     floating buffer some of whose entries have an exponential that is a subnormal number of its
-    dtype (an additive attention mask of -100 in float32), with the share of such entries: the
-    trace keeps no values, and those entries make a softmax and the product after it run on
-    subnormals, tens of times slower on x86 cores (latency/subnormals.py). `subnormal_slices`
-    says, for each of them, what share of those entries lies in each of 16 equal runs of its
-    elements in order: threads split the work in such runs.
+    dtype (an additive attention mask of -100 in float32), with the share of such entries and
+    the share of those that lies in each of 16 equal runs of its elements in order: the trace
+    keeps no values, and those entries make a softmax and the product after it run on
+    subnormals, tens of times slower on x86 cores, on threads that split them in such runs
+    (latency/subnormals.py).
     """
 
     model_type: str
@@ -300,8 +300,7 @@ class OpGraph:
     step: str | None = None
     input_values: tuple[InputValue, ...] = field(default=())
     held: tuple[OpInput, ...] = ()
-    subnormal_exp: tuple[tuple[str, float], ...] = ()
-    subnormal_slices: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    subnormal_exp: tuple[tuple[str, float, tuple[float, ...]], ...] = ()
 
     def __iter__(self) -> Iterator[OpNode]:
         return iter(self.nodes)
@@ -382,8 +381,8 @@ class OpGraph:
             "device": self.device, "training": self.training, "notes": list(self.notes),
             "step": self.step, "input_values": [v.to_dict() for v in self.input_values],
             "held": [item.to_dict() for item in self.held],
-            "subnormal_exp": [[name, share] for name, share in self.subnormal_exp],
-            "subnormal_slices": [[name, list(runs)] for name, runs in self.subnormal_slices],
+            "subnormal_exp": [[name, share, list(runs)]
+                              for name, share, runs in self.subnormal_exp],
         }
 
     def to_json(self) -> str:
@@ -404,9 +403,8 @@ class OpGraph:
             step=data.get("step"),
             held=tuple(OpInput.from_dict(item) for item in data.get("held", ())),
             input_values=tuple(InputValue.from_dict(v) for v in data.get("input_values", ())),
-            subnormal_exp=tuple((name, share) for name, share in data.get("subnormal_exp", ())),
-            subnormal_slices=tuple((name, tuple(runs))
-                                   for name, runs in data.get("subnormal_slices", ())),
+            subnormal_exp=tuple((name, share, tuple(runs))
+                                for name, share, runs in data.get("subnormal_exp", ())),
         )
 
     @classmethod

@@ -39,7 +39,6 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
-
 class CNBlock(nn.Module):
     """7x7 depthwise conv, LayerNorm, Linear 4x, GELU, Linear, layer scale, plus input."""
 

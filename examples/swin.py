@@ -137,7 +137,6 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(torch.cat([x0, x1, x2, x3], dim=-1)))
 
 
-
 class SwinTransformer(nn.Module):
     """Patch embedding, four stages (patch merging between them), LayerNorm, pool, head."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..analysis import Analysis
-from ..graph import module_ancestors
+from ..graph import OpGraph, OpNode, module_ancestors
 from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
 from .classes import KernelClass, kernel_class, op_features, shape_features
@@ -96,14 +96,10 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         if fuse and cls is KernelClass.VIEW:
             times.append(OpTime(node.index, cls, 0.0, Bound.OVERHEAD))
             continue
-        mask = subnormal_mask(graph, node.input("attn_mask"))
-        parts = math_path(node, mask.share) \
+        path = _math_path_time(profile, graph, node, coldness) \
             if cls is KernelClass.ATTENTION and profile.device == "cpu" else None
-        if parts:
-            query = node.arg("query")
-            imbalance = mask.imbalance(profile.threads,
-                                       query.shape[0] if query is not None else 1)
-            seconds, bound = _math_path_seconds(profile, parts, coldness, imbalance)
+        if path is not None:
+            seconds, bound = path
         else:
             seconds, bound = op_seconds(
                 profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0, coldness,
@@ -131,6 +127,20 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     return LatencyEstimate(profile.name, profile.device, profile.threads, fuse, total,
                            call_cost * len(graph.calls), tuple(times), layers, coldness,
                            TYPICAL if typical else BEST)
+
+
+def _math_path_time(profile: Profile, graph: OpGraph, node: OpNode,
+                    coldness: float) -> tuple[float, Bound] | None:
+    """An attention's time where a CPU runs it on the math path (None where its fused kernel
+    takes it), with the subnormal weights its mask leaves, as unevenly as the threads get
+    them."""
+    mask = subnormal_mask(graph, node.input("attn_mask"))
+    parts = math_path(node, mask.share)
+    if not parts:
+        return None
+    query = node.arg("query")
+    imbalance = mask.imbalance(profile.threads, query.shape[0] if query is not None else 1)
+    return _math_path_seconds(profile, parts, coldness, imbalance)
 
 
 def _math_path_seconds(profile: Profile, parts: list[PathOp], coldness: float,
@@ -179,7 +189,6 @@ def working_set_bytes(analysis: Analysis) -> int:
             if item.held:
                 held[item.origin] = item.tensor.footprint * item.tensor.itemsize
     return sum(held.values())
-
 
 
 def rounded_ms(seconds: float) -> float:

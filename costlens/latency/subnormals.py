@@ -20,7 +20,7 @@ the one-thread price. A real mask is not even: Swin's shifted windows mask the w
 border of the grid, and the threads, which take contiguous runs of the batch, get about 70% and
 30% of the subnormal weights at two threads (its masked products took 13.8 ms under torch's
 profiler here against 9.2 ms priced evenly). The trace also records where in the buffer the
-subnormal entries lie (OpGraph.subnormal_slices), and the slowest thread's share sets the price.
+subnormal entries lie (OpGraph.subnormal_exp), and the slowest thread's share sets the price.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ _DEPTH = 16  # producers followed back from a mask at most
 class SubnormalMask:
     """What reaches an attention's mask from a buffer: the share of its entries whose
     exponential is subnormal, and the shares of those entries in equal runs of the buffer in
-    order (OpGraph.subnormal_slices)."""
+    order (OpGraph.subnormal_exp)."""
 
     share: float = 0.0
     slices: tuple[float, ...] = ()
@@ -64,25 +64,21 @@ class SubnormalMask:
 def subnormal_mask(graph: OpGraph, item: OpInput | None) -> SubnormalMask:
     """The mask `item` carries: that of the buffer with the largest share it comes from (none
     when it comes from none that has any)."""
-    shares = dict(graph.subnormal_exp)
-    if item is None or not shares:
+    masks = {name: SubnormalMask(share, runs) for name, share, runs in graph.subnormal_exp}
+    if item is None or not masks:
         return SubnormalMask()
-    name = _source(graph, item, shares, _DEPTH)
-    if name is None:
-        return SubnormalMask()
-    return SubnormalMask(shares[name], dict(graph.subnormal_slices).get(name, ()))
+    return _source(graph, item, masks, _DEPTH) or SubnormalMask()
 
 
-def _source(graph: OpGraph, item: OpInput, shares: dict[str, float],
-            depth: int) -> str | None:
+def _source(graph: OpGraph, item: OpInput, masks: dict[str, SubnormalMask],
+            depth: int) -> SubnormalMask | None:
     if item.origin is not None and item.origin.startswith("buffer:"):
-        name = item.origin.removeprefix("buffer:")
-        return name if name in shares else None
+        return masks.get(item.origin.removeprefix("buffer:"))
     if item.producer is None or depth == 0:
         return None
     producer = graph.nodes[item.producer]
     if producer.packet.removeprefix("aten.") not in _KEEPS_ENTRIES:
         return None
-    found = [name for source in producer.inputs
-             if (name := _source(graph, source, shares, depth - 1)) is not None]
-    return max(found, key=shares.__getitem__, default=None)
+    found = [mask for source in producer.inputs
+             if (mask := _source(graph, source, masks, depth - 1)) is not None]
+    return max(found, key=lambda mask: mask.share, default=None)

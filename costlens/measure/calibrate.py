@@ -629,12 +629,12 @@ def _prepare(case: Case, device: Device) -> tuple[Sample, dict[str, Work]]:
         raise RuntimeError(f"calibration case {case.label} runs {len(main)} "
                            f"{case.kernel_class} ops, not one")
     op = main[0]
+    node = analysis.graph.nodes[op.index]
     sample = Sample(case.kernel_class, case.label, op.flops or 0, op.mac_bytes or 0,
                     op.parallelism or 0, 0.0, features=shape_features(
-                        analysis.graph.nodes[op.index], case.kernel_class, op.flops or 0,
-                        op.parallelism or 0))
+                        node, case.kernel_class, op.flops or 0, op.parallelism or 0))
     copies = [layer] + [case.layer() for _ in range(device.calls_per_timing - 1)]
-    cold, warm = _workloads(copies, inputs, device, analysis.graph.nodes[op.index].packet)
+    cold, warm = _workloads(copies, inputs, device, node.packet)
     return sample, {COLD: cold, WARM: warm}
 
 

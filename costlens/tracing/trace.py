@@ -43,7 +43,7 @@ from .step import TrainStep, run_step
 # Most parameter and buffer bytes costlens copies (or materializes, for a model on the meta
 # device) to run a model on real tensors.
 REAL_FALLBACK_LIMIT_BYTES = 4 << 30
-SUBNORMAL_SCAN_LIMIT = 1 << 24  # entries of a buffer read for subnormal_exp_fields
+SUBNORMAL_SCAN_LIMIT = 1 << 24  # entries of a buffer read for subnormal_exp
 SUBNORMAL_SLICES = 16  # runs of a buffer's elements whose subnormal entries are counted apart
 
 
@@ -220,19 +220,19 @@ def _attempt(model: nn.Module, names: dict[int, str], args: tuple[Any, ...],
         modules=_module_infos(model), calls=tuple(calls.calls), nodes=tuple(recorder.nodes),
         device=device.type, training=train, step=None if step is None else step.name,
         notes=recorder.sizes.notes(), input_values=tuple(values), held=tuple(held),
-        **subnormal_exp_fields(model),
+        subnormal_exp=subnormal_exp(model),
     )
 
 
-def subnormal_exp_fields(model: nn.Module) -> dict[str, tuple]:
-    """OpGraph's subnormal_exp and subnormal_slices: per floating buffer of the model (on a real
-    device, of at most SUBNORMAL_SCAN_LIMIT entries) that has any, the share of its entries
-    whose exponential is subnormal in its dtype (between the logarithms of the smallest
-    subnormal and the smallest normal number; float32: -103.3 and -87.3), and how those entries
-    fall into SUBNORMAL_SLICES equal runs of its elements in order. A mask of -100 added to
+def subnormal_exp(model: nn.Module) -> tuple[tuple[str, float, tuple[float, ...]], ...]:
+    """OpGraph.subnormal_exp: per floating buffer of the model (on a real device, of at most
+    SUBNORMAL_SCAN_LIMIT entries) that has any, the share of its entries whose exponential is
+    subnormal in its dtype (between the logarithms of the smallest subnormal and the smallest
+    normal number; float32: -103.3 and -87.3), and how those entries fall into
+    SUBNORMAL_SLICES equal runs of its elements in order. A mask of -100 added to
     attention scores leaves softmax weights there; a mask of -inf or -1e4 leaves exact zeros,
     which cost nothing extra. Where they lie decides how evenly threads share them."""
-    shares, slices = [], []
+    found = []
     # every name a shared buffer goes by, as the graph's origins name it (see _attempt)
     for name, tensor in model.named_buffers(remove_duplicate=False):
         if (not tensor.is_floating_point() or tensor.is_meta
@@ -245,10 +245,9 @@ def subnormal_exp_fields(model: nn.Module) -> dict[str, tuple]:
             count = int(inside.sum().item())
             if count:
                 runs = torch.tensor_split(inside, min(SUBNORMAL_SLICES, inside.numel()))
-                shares.append((name, count / tensor.numel()))
-                slices.append((name, tuple(round(int(run.sum().item()) / count, 6)
-                                           for run in runs)))
-    return {"subnormal_exp": tuple(sorted(shares)), "subnormal_slices": tuple(sorted(slices))}
+                found.append((name, count / tensor.numel(),
+                              tuple(round(int(run.sum().item()) / count, 6) for run in runs)))
+    return tuple(sorted(found))
 
 
 def _require_grad(model: nn.Module, state: dict[str, Tensor]) -> None:
