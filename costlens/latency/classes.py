@@ -11,6 +11,7 @@ from enum import Enum
 
 from ..costs import Category, input_channels_per_group
 from ..graph import OpNode
+from .dispatch import runs_onednn
 
 
 class KernelClass(str, Enum):
@@ -110,8 +111,8 @@ def conv_class(groups: int, kernel_area: int) -> KernelClass:
     return KernelClass.CONV_1X1 if kernel_area == 1 else KernelClass.CONV_DENSE
 
 
-def shape_features(node: OpNode, kernel_class: KernelClass, flops: int,
-                   parallelism: int) -> tuple[float, ...]:
+def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallelism: int,
+                   threads: int | None = None) -> tuple[float, ...]:
     """What besides its FLOPs and bytes decides how efficiently a kernel of the class runs an
     op, in decades (log10), as the size correction compares ops with calibration samples.
 
@@ -119,8 +120,10 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int,
     (map pixels times batch), which decide how a library tiles it into vector lanes and
     blocks: a 3x3 conv with 4 channels per group and a 1x1 conv with 32 can have the same
     FLOPs and bytes and run five times apart, and a 1x1 conv on a 7x7 map runs well below the
-    same FLOPs on 14x14. Any other op: its work per output element (a matmul's inner
-    dimension, a pooling window), and for an element-wise op whether it is transcendental.
+    same FLOPs on 14x14. On a CPU (`threads`: the intra-op threads it runs at; None: not a
+    CPU), also which library kernel PyTorch runs it with (dispatch.py), a decade apart. Any
+    other op: its work per output element (a matmul's inner dimension, a pooling window), and
+    for an element-wise op whether it is transcendental.
     """
     weight = node.arg("weight")
     if kernel_class in _CONV_CLASSES and weight is not None and len(weight.shape) > 2:
@@ -129,7 +132,11 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int,
         # (out, in / groups, ...) for a conv; (in, out / groups, ...) for a transposed one
         out_channels = weight.shape[1] if node.attr("transposed") else weight.shape[0] // groups
         positions = max(parallelism, 1) // (out_channels * groups)
-        return conv_features(in_channels, out_channels, math.prod(weight.shape[2:]), positions)
+        features = conv_features(in_channels, out_channels, math.prod(weight.shape[2:]),
+                                 positions)
+        if threads is None:
+            return features
+        return (*features, float(runs_onednn(node, threads)))
     return op_features(kernel_class, flops, parallelism, transcendental(node))
 
 

@@ -87,6 +87,7 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
+    cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
     for op, node in zip(analysis.ops, graph.nodes):
         cls = kernel_class(node, op.category)
@@ -103,7 +104,7 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         else:
             seconds, bound = op_seconds(
                 profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0, coldness,
-                shape_features(node, cls, op.flops or 0, op.parallelism or 0))
+                shape_features(node, cls, op.flops or 0, op.parallelism or 0, cpu_threads))
         times.append(OpTime(node.index, cls,
                             seconds * scale + faults[node.index] * (profile.page_fault_s or 0.0),
                             bound))

@@ -109,6 +109,8 @@ def cases() -> list[Case]:
     conv(KernelClass.CONV_DENSE, 3, 64, 224, 7, 2)
     conv(KernelClass.CONV_DENSE, 32, 64, 28, 5)
     conv(KernelClass.CONV_DENSE, 16, 32, 14, 5)
+    for cin, cout, size in [(32, 32, 14), (96, 96, 14), (192, 48, 7), (384, 384, 7)]:
+        conv(KernelClass.CONV_DENSE, cin, cout, size, 3)  # native at any thread count
     for cin, cout, size in [(9, 108, 56), (108, 9, 56), (32, 32, 56), (22, 44, 56),
                             (16, 16, 56), (24, 24, 56), (58, 58, 28), (64, 256, 56),
                             (256, 64, 56), (128, 128, 28), (116, 116, 14), (256, 256, 14),
@@ -117,7 +119,13 @@ def cases() -> list[Case]:
                             (32, 16, 112), (64, 64, 56), (256, 128, 56), (192, 32, 28),
                             (256, 512, 28), (512, 256, 28), (512, 128, 28), (96, 576, 14),
                             (512, 1024, 14), (1024, 512, 14), (1024, 256, 14),
-                            (1024, 2048, 7), (320, 1280, 7), (464, 1024, 7)]:
+                            (1024, 2048, 7), (320, 1280, 7), (464, 1024, 7),
+                            # inputs small enough to run natively at any thread count
+                            # (latency/dispatch.py): late stages of mobile networks
+                            (16, 64, 28), (24, 96, 28), (48, 192, 14), (40, 240, 14),
+                            (96, 96, 14), (80, 320, 14), (64, 64, 14), (128, 512, 7),
+                            (160, 640, 7), (256, 1024, 7), (384, 96, 7), (192, 48, 7),
+                            (400, 400, 7)]:
         conv(KernelClass.CONV_1X1, cin, cout, size, 1)
     for channels, size, stride in [(24, 56, 2), (58, 28, 1), (116, 14, 1), (232, 7, 1),
                                    (32, 112, 1), (96, 112, 2), (144, 56, 1), (192, 28, 1),
@@ -139,7 +147,8 @@ def cases() -> list[Case]:
                               (128, 256, 768), (256, 128, 128), (4, 512, 512), (1, 1280, 1000),
                               (128, 256, 256), (128, 1024, 256), (256, 256, 688),
                               (256, 688, 256), (256, 256, 1024), (128, 256, 8192),
-                              (128, 768, 3072), (32, 512, 2048)]:
+                              (128, 768, 3072), (32, 512, 2048), (256, 256, 256),
+                              (512, 512, 512), (64, 768, 768)]:
         out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
     for heads, length, dim in [(4, 64, 32), (4, 256, 32), (8, 128, 64), (8, 512, 64),
@@ -632,7 +641,8 @@ def _prepare(case: Case, device: Device) -> tuple[Sample, dict[str, Work]]:
     node = analysis.graph.nodes[op.index]
     sample = Sample(case.kernel_class, case.label, op.flops or 0, op.mac_bytes or 0,
                     op.parallelism or 0, 0.0, features=shape_features(
-                        node, case.kernel_class, op.flops or 0, op.parallelism or 0))
+                        node, case.kernel_class, op.flops or 0, op.parallelism or 0,
+                        torch.get_num_threads() if device.name == CPU.name else None))
     copies = [layer] + [case.layer() for _ in range(device.calls_per_timing - 1)]
     cold, warm = _workloads(copies, inputs, device, node.packet)
     return sample, {COLD: cold, WARM: warm}
