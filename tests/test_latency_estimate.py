@@ -110,15 +110,18 @@ def test_coldness_follows_the_working_set() -> None:
     assert device.coldness(1 << 22) == 1 and device.coldness(1 << 30) == 1
 
 
-def test_working_set_is_the_weights_and_buffers_once_each() -> None:
+def test_working_set_is_the_weights_and_buffers_once_each_and_what_the_ops_write() -> None:
     from costlens.latency.estimate import working_set_bytes
     shared = nn.Conv2d(4, 4, 1, bias=False)
-    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8).eval(), nn.ReLU(),
-                          nn.Conv2d(8, 4, 1, bias=False), shared, shared)
+    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8).eval(),
+                          nn.ReLU(inplace=True), nn.Conv2d(8, 4, 1, bias=False), shared, shared,
+                          nn.Flatten())
     analysis = costlens.analyze(chain, torch.randn(1, 4, 16, 16))
     weights, norm = (4 * 8 + 8 * 4 + 4 * 4) * 4, 4 * 8 * 4
-    # the shared conv's weight counts once; the input and activations not at all
-    assert working_set_bytes(analysis) == weights + norm
+    # the shared conv's weight counts once; of the maps, each conv's and the batch norm's
+    # output (the ReLU writes over its input, the flatten is a view); the input not at all
+    maps = (8 + 8 + 4 + 4 + 4) * 16 * 16 * 4
+    assert working_set_bytes(analysis) == weights + norm + maps
 
 
 def test_cold_and_warm_rates_blend_by_coldness() -> None:
@@ -166,7 +169,7 @@ def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -
     linear = costlens.analyze(nn.Linear(256, 10), torch.randn(4, 256))
     matmul = next(op for op in linear.ops if op.category == "matmul")
     assert shape_features(linear.graph.nodes[matmul.index], KernelClass.MATMUL, matmul.flops,
-                          matmul.parallelism) == pytest.approx((math.log10(257),))
+                          matmul.parallelism) == pytest.approx((math.log10(257), 1.0))
 
 
 def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
@@ -193,9 +196,10 @@ def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
         size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes, features=narrow))
 
 
-def test_in_place_and_transcendental_element_wise_ops_are_told_apart() -> None:
-    """A ReLU written over its input has a class of its own (no output buffer to fill), and a
-    SiLU a feature of its own (one FLOP per element, as a ReLU, but several times its time)."""
+def test_in_place_transcendental_and_biased_ops_are_told_apart() -> None:
+    """A ReLU written over its input has a class of its own (no output buffer to fill), a SiLU
+    a feature of its own (one FLOP per element, as a ReLU, but several times its time), and so
+    has a matrix product that adds a bias (a pass over its output more)."""
     from costlens.latency.classes import op_features, shape_features
     from costlens.latency.profile import Sample
     seen = {}
@@ -209,7 +213,13 @@ def test_in_place_and_transcendental_element_wise_ops_are_told_apart() -> None:
     assert seen == {"aten.relu": (out_of_place, plain), "aten.relu_": (inplace, plain),
                     "aten.silu": (out_of_place, transcendental),
                     "aten.silu_": (inplace, transcendental)}
-    assert op_features(KernelClass.MATMUL, 512, 2) == pytest.approx((math.log10(257),))
+    assert op_features(KernelClass.MATMUL, 512, 2) == pytest.approx((math.log10(257), 0.0))
+    for bias in (True, False):  # a linear layer with a bias runs addmm, one without mm
+        linear = costlens.analyze(nn.Linear(16, 8, bias=bias), torch.randn(4, 16))
+        node, op = next((node, op) for node, op in zip(linear.graph.nodes, linear.ops)
+                        if op.category == "matmul")
+        assert shape_features(node, KernelClass.MATMUL, op.flops, op.parallelism) == \
+            pytest.approx((math.log10(33), float(bias)))
 
     device = made_up_profile()
     flops = nbytes = 10**6

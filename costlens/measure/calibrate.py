@@ -111,6 +111,8 @@ def cases() -> list[Case]:
     conv(KernelClass.CONV_DENSE, 16, 32, 14, 5)
     for cin, cout, size in [(32, 32, 14), (96, 96, 14), (192, 48, 7), (384, 384, 7)]:
         conv(KernelClass.CONV_DENSE, cin, cout, size, 3)  # native at any thread count
+    for cin, cout, size in [(96, 24, 28), (192, 48, 14), (256, 64, 28)]:
+        conv(KernelClass.CONV_DENSE, cin, cout, size, 3)  # a few outputs from many inputs
     for cin, cout, size in [(9, 108, 56), (108, 9, 56), (32, 32, 56), (22, 44, 56),
                             (16, 16, 56), (24, 24, 56), (58, 58, 28), (64, 256, 56),
                             (256, 64, 56), (128, 128, 28), (116, 116, 14), (256, 256, 14),
@@ -151,6 +153,11 @@ def cases() -> list[Case]:
                               (512, 512, 512), (64, 768, 768)]:
         out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
+    for tokens, cin, cout in [(16, 512, 512), (128, 256, 256), (256, 512, 512), (64, 768, 768),
+                              (512, 256, 1024), (128, 1024, 512)]:  # bias-free, as in Llama
+        out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout} no bias",
+                        lambda cin=cin, cout=cout: nn.Linear(cin, cout, bias=False),
+                        _tokens(tokens, cin)))
     for heads, length, dim in [(4, 64, 32), (4, 256, 32), (8, 128, 64), (8, 512, 64),
                                (2, 32, 16), (4, 128, 64)]:
         out.append(Case(KernelClass.ATTENTION, f"{heads}h L{length} d{dim}",
@@ -239,6 +246,11 @@ def _later_families(out: list[Case], conv: Callable[..., None]) -> None:
                               (196, 1536, 384), (49, 768, 3072)]:
         out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
+    for tokens, cin, cout in [(16, 512, 512), (128, 256, 256), (256, 512, 512), (64, 768, 768),
+                              (512, 256, 1024), (128, 1024, 512)]:  # bias-free, as in Llama
+        out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout} no bias",
+                        lambda cin=cin, cout=cout: nn.Linear(cin, cout, bias=False),
+                        _tokens(tokens, cin)))
     for windows, heads in [(64, 3), (16, 6), (4, 12)]:
         shape = (1, windows, heads, 49, 32)
         out.append(Case(KernelClass.MATMUL, f"window scores {windows}x{heads}h",
