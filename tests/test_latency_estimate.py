@@ -119,8 +119,9 @@ def test_working_set_is_the_weights_and_buffers_once_each_and_what_the_ops_write
     analysis = costlens.analyze(chain, torch.randn(1, 4, 16, 16))
     weights, norm = (4 * 8 + 8 * 4 + 4 * 4) * 4, 4 * 8 * 4
     # the shared conv's weight counts once; of the maps, each conv's and the batch norm's
-    # output (the ReLU writes over its input, the flatten is a view); the input not at all
-    maps = (8 + 8 + 4 + 4 + 4) * 16 * 16 * 4
+    # output with its two statistics (the ReLU writes over its input, the flatten is a view);
+    # the input not at all
+    maps = (8 + 8 + 4 + 4 + 4) * 16 * 16 * 4 + 2 * 8 * 4
     assert working_set_bytes(analysis) == weights + norm + maps
 
 
