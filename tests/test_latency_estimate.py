@@ -220,7 +220,7 @@ def test_in_place_transcendental_and_biased_ops_are_told_apart() -> None:
         node, op = next((node, op) for node, op in zip(linear.graph.nodes, linear.ops)
                         if op.category == "matmul")
         assert shape_features(node, KernelClass.MATMUL, op.flops, op.parallelism) == \
-            pytest.approx((math.log10(33), float(bias)))
+            pytest.approx((math.log10(17), float(bias)))
 
     device = made_up_profile()
     flops = nbytes = 10**6
