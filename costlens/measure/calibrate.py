@@ -246,11 +246,6 @@ def _later_families(out: list[Case], conv: Callable[..., None]) -> None:
                               (196, 1536, 384), (49, 768, 3072)]:
         out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
-    for tokens, cin, cout in [(16, 512, 512), (128, 256, 256), (256, 512, 512), (64, 768, 768),
-                              (512, 256, 1024), (128, 1024, 512)]:  # bias-free, as in Llama
-        out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout} no bias",
-                        lambda cin=cin, cout=cout: nn.Linear(cin, cout, bias=False),
-                        _tokens(tokens, cin)))
     for windows, heads in [(64, 3), (16, 6), (4, 12)]:
         shape = (1, windows, heads, 49, 32)
         out.append(Case(KernelClass.MATMUL, f"window scores {windows}x{heads}h",
