@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from costlens.costs import Category
-from costlens.latency.classes import conv_class, conv_features
+from costlens.latency.classes import conv_class, conv_features, stride_area
 from costlens.linting.context import RuleContext
 from costlens.linting.finding import Finding, one_per_module
 from costlens.linting.rule import Option, Rule
@@ -114,7 +114,8 @@ class ExcessiveGroupConvolution(Rule):
             kernel_area = math.prod(weight.shape[2:])
             saved = (grouped - dense) * source.itemsize
             seconds = context.time_saved(op, op.mac_bytes - saved, conv_features(
-                c1, c2 // groups, kernel_area, map_out), conv_class(1, kernel_area))
+                c1, c2 // groups, kernel_area, map_out, stride_area(node)),
+                conv_class(1, kernel_area))
             yield ExcessiveGroups(op.module, "x".join(map(str, weight.shape[2:])), c1, c2, groups,
                                   c2 // groups, grouped, dense, round(ratio, 4), limit,
                                   saved_bytes=saved, seconds=seconds)

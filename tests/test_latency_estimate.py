@@ -153,7 +153,7 @@ def test_a_calibration_sample_corrects_ops_of_its_size() -> None:
     assert size_correction(corrected, KernelClass.CONV_DENSE, 10_000, 100) == 1
 
 
-def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -> None:
+def test_shape_features_describe_a_conv_by_its_channels_per_group_kernel_and_stride() -> None:
     from costlens.latency.classes import conv_features, shape_features
     grouped = costlens.analyze(nn.Conv2d(64, 128, 3, groups=4, bias=False),
                                torch.randn(1, 64, 8, 8))
@@ -163,10 +163,15 @@ def test_shape_features_describe_a_conv_by_its_channels_per_group_and_kernel() -
         node, op = analysis.graph.nodes[0], analysis.ops[0]
         positions = 6 * 6 if analysis is grouped else 10 * 10
         assert shape_features(node, KernelClass.CONV_GROUPED, op.flops, op.parallelism) == \
-            pytest.approx((math.log10(16), math.log10(32), math.log10(9), math.log10(positions)))
+            pytest.approx((math.log10(16), math.log10(32), math.log10(9), math.log10(positions),
+                           0.0))
         # what rules pass for a conv they would have instead compares with the same samples
         assert len(conv_features(1, 1, 1, 1)) == len(
             shape_features(node, KernelClass.CONV_GROUPED, 1, 1))
+    strided = costlens.analyze(nn.Conv2d(8, 16, 1, 2, bias=False), torch.randn(1, 8, 8, 8))
+    node, op = strided.graph.nodes[0], strided.ops[0]
+    assert shape_features(node, KernelClass.CONV_1X1, op.flops, op.parallelism)[-1] == \
+        pytest.approx(math.log10(4))  # a stride of 2 steps over 4 input positions
     linear = costlens.analyze(nn.Linear(256, 10), torch.randn(4, 256))
     matmul = next(op for op in linear.ops if op.category == "matmul")
     assert shape_features(linear.graph.nodes[matmul.index], KernelClass.MATMUL, matmul.flops,

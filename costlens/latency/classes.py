@@ -120,10 +120,11 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallel
     (map pixels times batch), which decide how a library tiles it into vector lanes and
     blocks: a 3x3 conv with 4 channels per group and a 1x1 conv with 32 can have the same
     FLOPs and bytes and run five times apart, and a 1x1 conv on a 7x7 map runs well below the
-    same FLOPs on 14x14. On a CPU (`threads`: the intra-op threads it runs at; None: not a
-    CPU), also which library kernel PyTorch runs it with (dispatch.py), a decade apart. Any
-    other op: its work per output element (a matmul's inner dimension, a pooling window), for
-    an element-wise op whether it is transcendental, for a matmul whether it adds a bias.
+    same FLOPs on 14x14; and its stride. On a CPU (`threads`: the intra-op threads it runs at;
+    None: not a CPU), also which library kernel PyTorch runs it with (dispatch.py), a decade
+    apart. Any other op: its work per output element (a matmul's inner dimension, a pooling
+    window), for an element-wise op whether it is transcendental, for a matmul whether it adds
+    a bias.
     """
     weight = node.arg("weight")
     if kernel_class in _CONV_CLASSES and weight is not None and len(weight.shape) > 2:
@@ -133,7 +134,7 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallel
         out_channels = weight.shape[1] if node.attr("transposed") else weight.shape[0] // groups
         positions = max(parallelism, 1) // (out_channels * groups)
         features = conv_features(in_channels, out_channels, math.prod(weight.shape[2:]),
-                                 positions)
+                                 positions, stride_area(node))
         if threads is None:
             return features
         return (*features, float(runs_onednn(node, threads)))
@@ -144,12 +145,21 @@ _CONV_CLASSES = frozenset({KernelClass.CONV_DENSE, KernelClass.CONV_1X1,
                            KernelClass.CONV_GROUPED, KernelClass.CONV_DEPTHWISE})
 
 
-def conv_features(in_per_group: int, out_per_group: int, kernel_area: int,
-                  positions: int) -> tuple[float, ...]:
-    """shape_features of a conv with these channels per group, kernel area and output
-    positions."""
+def conv_features(in_per_group: int, out_per_group: int, kernel_area: int, positions: int,
+                  stride: int = 1) -> tuple[float, ...]:
+    """shape_features of a conv with these channels per group, kernel area, output positions
+    and stride area (stride_area)."""
     return (math.log10(in_per_group), math.log10(out_per_group), math.log10(kernel_area),
-            math.log10(max(positions, 1)))
+            math.log10(max(positions, 1)), math.log10(max(stride, 1)))
+
+
+def stride_area(node: OpNode) -> int:
+    """How many input positions a conv's window steps over per output position (4 for a
+    stride of 2 on a 2-d map). A strided conv reads a map several times its output with gaps,
+    and runs well below an unstrided one of the same output, FLOPs and channels: a 1x1 conv
+    48 -> 104 with stride 2 on 56x56 took 168 us here at one thread, the same conv on 28x28
+    48 us."""
+    return math.prod(int(step) for step in node.attr("stride", ()) or ())
 
 
 def op_features(kernel_class: KernelClass, flops: int, parallelism: int,

@@ -129,6 +129,9 @@ def cases() -> list[Case]:
                             (160, 640, 7), (256, 1024, 7), (384, 96, 7), (192, 48, 7),
                             (400, 400, 7)]:
         conv(KernelClass.CONV_1X1, cin, cout, size, 1)
+    for cin, cout, size in [(32, 64, 112), (64, 128, 56), (128, 256, 28), (256, 512, 14),
+                            (256, 512, 56), (512, 1024, 28)]:
+        conv(KernelClass.CONV_1X1, cin, cout, size, 1, 2)  # a shortcut that halves the map
     for channels, size, stride in [(24, 56, 2), (58, 28, 1), (116, 14, 1), (232, 7, 1),
                                    (32, 112, 1), (96, 112, 2), (144, 56, 1), (192, 28, 1),
                                    (384, 14, 1), (960, 7, 1), (48, 28, 1), (144, 28, 2)]:
