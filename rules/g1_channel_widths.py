@@ -62,7 +62,7 @@ from typing import Iterator
 
 from costlens.analysis import OpRecord
 from costlens.costs import Category
-from costlens.latency.classes import KernelClass, adds_bias, conv_features, op_features
+from costlens.latency.classes import KernelClass, conv_features, op_features
 from costlens.linting.context import RuleContext
 from costlens.linting.finding import Finding, one_per_module
 from costlens.linting.rule import Option, Rule
@@ -117,7 +117,7 @@ class UnequalChannelWidths(Rule):
             conv = op.category is Category.CONV
             shape = (conv_features(equal, equal, 1, positions) if conv
                      else op_features(KernelClass.MATMUL, positions * equal * equal,
-                                      positions * equal, bias=adds_bias(context.node(op))))
+                                      positions * equal))
             yield UnequalWidths(
                 op.module, "1x1 conv" if conv else "linear layer", c1, c2, positions, mac,
                 round(minimum), round(ratio, 4), limit, equal, saved_bytes=saved,

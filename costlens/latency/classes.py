@@ -123,8 +123,7 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallel
     same FLOPs on 14x14; and its stride. On a CPU (`threads`: the intra-op threads it runs at;
     None: not a CPU), also which library kernel PyTorch runs it with (dispatch.py), a decade
     apart. Any other op: its work per output element (a matmul's inner dimension, a pooling
-    window), for an element-wise op whether it is transcendental, for a matmul whether it adds
-    a bias.
+    window) and, for an element-wise op, whether it is transcendental.
     """
     weight = node.arg("weight")
     if kernel_class in _CONV_CLASSES and weight is not None and len(weight.shape) > 2:
@@ -138,7 +137,7 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallel
         if threads is None:
             return features
         return (*features, float(runs_onednn(node, threads)))
-    return op_features(kernel_class, flops, parallelism, transcendental(node), adds_bias(node))
+    return op_features(kernel_class, flops, parallelism, transcendental(node))
 
 
 _CONV_CLASSES = frozenset({KernelClass.CONV_DENSE, KernelClass.CONV_1X1,
@@ -163,28 +162,13 @@ def stride_area(node: OpNode) -> int:
 
 
 def op_features(kernel_class: KernelClass, flops: int, parallelism: int,
-                transcendental: bool = False, bias: bool = False) -> tuple[float, ...]:
+                transcendental: bool = False) -> tuple[float, ...]:
     """shape_features of an op other than a conv: its work per output element and, for an
-    element-wise op, whether it is transcendental, for a matrix product whether it adds a bias
-    (adds_bias); each one decade apart in the comparison."""
+    element-wise op, whether it is transcendental, a decade apart in the comparison."""
     work = (math.log10(flops / max(parallelism, 1) + 1),)
     if kernel_class in _ELEMENTWISE_CLASSES:
         return (*work, float(transcendental))
-    if kernel_class is KernelClass.MATMUL:
-        return (*work, float(bias))
     return work
-
-
-#: matrix products that add a third tensor (a linear layer's bias) to the product
-_BIASED_PRODUCTS = frozenset({"aten.addmm", "aten.baddbmm", "aten.addbmm", "aten.addmv"})
-
-
-def adds_bias(node: OpNode) -> bool:
-    """Whether a matrix product adds a bias, as a linear layer with one runs (addmm): torch
-    first fills the output with the bias, then accumulates the product into it, a pass over
-    the output that a bias-free product (mm, as Llama's linear layers run) does not make. On
-    256 rows of 256, 256 -> 688 took 260 us with a bias and 232 us without here (warm)."""
-    return node.packet in _BIASED_PRODUCTS
 
 
 _ELEMENTWISE_CLASSES = frozenset({KernelClass.ELEMENTWISE, KernelClass.ELEMENTWISE_INPLACE})

@@ -190,8 +190,8 @@ def working_set_bytes(analysis: Analysis) -> int:
     buffer, once each, and every tensor an op writes. This decides between the cold and warm
     calibration regimes, which differ in just that (a layer's weights and code last used a
     whole round of other layers ago, or just now). The activations count because they pass
-    through the same cache: ShuffleNet v2 0.5x's 1.4 MB of weights fit a 2 MB cache, but its
-    forward writes 9 MB of maps, and it ran as the cold figures say, not the warm ones."""
+    through the same cache: ShuffleNet v2 0.5x holds 5.5 MB of weights and buffers, and its
+    forward writes another 11.8 MB of maps between two uses of any one weight."""
     held: dict[str, int] = {}
     written = 0
     for node in analysis.graph.nodes:
