@@ -110,21 +110,6 @@ def test_coldness_follows_the_working_set() -> None:
     assert device.coldness(1 << 22) == 1 and device.coldness(1 << 30) == 1
 
 
-def test_working_set_is_the_weights_and_buffers_once_each_and_what_the_ops_write() -> None:
-    from costlens.latency.estimate import working_set_bytes
-    shared = nn.Conv2d(4, 4, 1, bias=False)
-    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8).eval(),
-                          nn.ReLU(inplace=True), nn.Conv2d(8, 4, 1, bias=False), shared, shared,
-                          nn.Flatten())
-    analysis = costlens.analyze(chain, torch.randn(1, 4, 16, 16))
-    weights, norm = (4 * 8 + 8 * 4 + 4 * 4) * 4, 4 * 8 * 4
-    # the shared conv's weight counts once; of the maps, each conv's and the batch norm's
-    # output with its two statistics (the ReLU writes over its input, the flatten is a view);
-    # the input not at all
-    maps = (8 + 8 + 4 + 4 + 4) * 16 * 16 * 4 + 2 * 8 * 4
-    assert working_set_bytes(analysis) == weights + norm + maps
-
-
 def test_cold_and_warm_rates_blend_by_coldness() -> None:
     warm = {name: dataclasses.replace(rate, flops_per_s=4e9)
             for name, rate in made_up_profile().rates.items()}

@@ -20,13 +20,8 @@ from ..analysis import Analysis
 from ..graph import OpGraph, OpNode, module_ancestors
 from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
-from .classes import (
-    KernelClass,
-    kernel_class,
-    op_features,
-    shape_features,
-    writes_over_input,
-)
+from .classes import KernelClass, kernel_class, op_features, shape_features
+from .coldness import op_coldness, working_set_bytes
 from .fusion import fused_ops
 from .profile import Profile
 from .roofline import Bound, op_seconds
@@ -92,6 +87,7 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     faults = faulted_pages(analysis) if typical else [0] * len(analysis.graph.nodes)
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
+    op_cold = op_coldness(analysis, profile)
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
     cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
@@ -103,13 +99,14 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         if fuse and cls is KernelClass.VIEW:
             times.append(OpTime(node.index, cls, 0.0, Bound.OVERHEAD))
             continue
-        path = _math_path_time(profile, graph, node, coldness) \
+        path = _math_path_time(profile, graph, node, op_cold[node.index]) \
             if cls is KernelClass.ATTENTION and profile.device == "cpu" else None
         if path is not None:
             seconds, bound = path
         else:
             seconds, bound = op_seconds(
-                profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0, coldness,
+                profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0,
+                op_cold[node.index],
                 shape_features(node, cls, op.flops or 0, op.parallelism or 0, cpu_threads))
         times.append(OpTime(node.index, cls,
                             seconds * scale + faults[node.index] * (profile.page_fault_s or 0.0),
@@ -182,25 +179,6 @@ def dominant_bound(spent: dict[Bound, float]) -> Bound:
     if not spent:
         return Bound.OVERHEAD
     return max(sorted(spent, key=lambda bound: bound.value), key=spent.__getitem__)
-
-
-def working_set_bytes(analysis: Analysis) -> int:
-    """The bytes a forward touches between two uses of one of its weights, which decide
-    whether the weights are still in cache when the next forward needs them: every weight and
-    buffer, once each, and every tensor an op writes. This decides between the cold and warm
-    calibration regimes, which differ in just that (a layer's weights and code last used a
-    whole round of other layers ago, or just now). The activations count because they pass
-    through the same cache: ShuffleNet v2 0.5x holds 5.5 MB of weights and buffers, and its
-    forward writes another 11.8 MB of maps between two uses of any one weight."""
-    held: dict[str, int] = {}
-    written = 0
-    for node in analysis.graph.nodes:
-        for item in node.inputs:
-            if item.held:
-                held[item.origin] = item.tensor.footprint * item.tensor.itemsize
-        if not node.view and not writes_over_input(node):
-            written += sum(output.footprint * output.itemsize for output in node.outputs)
-    return sum(held.values()) + written
 
 
 def rounded_ms(seconds: float) -> float:

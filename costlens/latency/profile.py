@@ -65,6 +65,9 @@ class Profile:
     bandwidth_bytes_per_s: streaming bandwidth to main memory (read + write bytes per second).
     cache_bytes: the cache an op's data stays in between ops (a CPU core's L2, a GPU's L2): an
     op's first cache_bytes of MAC move at its class's byte rate, the rest at the bandwidth.
+    last_level_cache_bytes: the largest cache (a CPU's L3), which holds a kernel's code between
+    two runs of it (latency/coldness.py). None: not read (a GPU, or an older profile): a kernel's
+    code is as cold as the network's weights.
     saturation: work items (output elements) an op needs to fill the device: the device's
     parallel lanes (a CPU: threads x 16 float lanes; a GPU: SMs x resident threads per SM). An
     op with fewer runs at parallelism / saturation of its class's rate.
@@ -109,6 +112,7 @@ class Profile:
     typical_spread: float | None = None
     subnormal_mac_s: float | None = None
     subnormal_exp_s: float | None = None
+    last_level_cache_bytes: int | None = None
     samples: tuple[Sample, ...] = field(default=(), repr=False)
 
     @property

@@ -392,6 +392,7 @@ class Plan:
     def __init__(self, device: Device, progress: Callable[[str], None] | None = None) -> None:
         self.device = device
         self.cache_bytes = device.cache_bytes()
+        self.last_level_cache_bytes = device.last_level_cache_bytes()
         torch.manual_seed(0)
         batch_1 = cases()
         self.cases = batch_1 + [_batched(case, batch) for batch in device.calibration_batches
@@ -457,7 +458,7 @@ class Plan:
             view_overhead_s=max(fixed[COLD][KernelClass.VIEW] - module_call, 0.0),
             module_call_overhead_s=module_call,
             bandwidth_bytes_per_s=self.bandwidth.bytes / seconds[BANDWIDTH],
-            cache_bytes=self.cache_bytes,
+            cache_bytes=self.cache_bytes, last_level_cache_bytes=self.last_level_cache_bytes,
             saturation=self.device.lanes(used), overlap=self.device.overlap,
             rates={}, warm_rates={}, samples=tuple(samples),
             in_network_factor=round(in_network, 3), page_fault_s=page_fault_s,

@@ -72,6 +72,11 @@ class Device(ABC):
     def cache_bytes(self) -> int:
         """The cache an op's data stays in between ops, for the estimate's memory term."""
 
+    def last_level_cache_bytes(self) -> int | None:
+        """The cache that keeps a kernel's code between two runs of it (latency/coldness.py);
+        None where that is not the question (a GPU runs its kernels' host code on the CPU)."""
+        return None
+
     @abstractmethod
     def lanes(self, threads: int) -> float:
         """Work items that fill the device at `threads` intra-op threads: fewer leave part of
@@ -107,19 +112,13 @@ class CPU(Device):
     def cache_bytes(self) -> int:
         """A core's L2 as sysfs gives it: the data of the op before is still there, and little
         else (the L3 is shared with other cores and tenants)."""
-        for index in range(4):
-            base = f"/sys/devices/system/cpu/cpu0/cache/index{index}/"
-            try:
-                with open(base + "level", encoding="ascii") as level_file:
-                    if level_file.read().strip() != "2":
-                        continue
-                with open(base + "size", encoding="ascii") as size_file:
-                    text = size_file.read().strip()
-            except OSError:
-                continue
-            units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-            return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-        return 1 << 20  # no sysfs: a common size
+        return _cpu_caches().get(2, 1 << 20)  # no sysfs: a common size
+
+    def last_level_cache_bytes(self) -> int | None:
+        """The largest cache sysfs lists (an L3), which keeps a kernel's code between two runs
+        of it in a network (latency/coldness.py)."""
+        caches = _cpu_caches()
+        return caches[max(caches)] if caches else None
 
     def lanes(self, threads: int) -> float:
         """Threads x 16 float lanes (one AVX-512 register)."""
@@ -220,3 +219,23 @@ def device_for(name: str) -> Device:
     if name not in DEVICES:
         raise CostlensError(f"unknown device {name!r}: expected {' or '.join(DEVICES)}")
     return DEVICES[name]()
+
+
+def _cpu_caches() -> dict[int, int]:
+    """The bytes of cpu0's data or unified cache at each level, as sysfs gives them."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    caches = {}
+    for index in range(8):
+        base = f"/sys/devices/system/cpu/cpu0/cache/index{index}/"
+        try:
+            with open(base + "type", encoding="ascii") as type_file:
+                if type_file.read().strip() == "Instruction":
+                    continue
+            with open(base + "level", encoding="ascii") as level_file:
+                level = int(level_file.read())
+            with open(base + "size", encoding="ascii") as size_file:
+                text = size_file.read().strip()
+        except (OSError, ValueError):
+            continue
+        caches[level] = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    return caches

@@ -1,0 +1,121 @@
+"""How cold each op of a network runs: between calibration's two regimes, cold (the layer's
+weights and code last used a round of other layers ago) and warm (straight after calls of
+itself).
+
+Two things go cold, and they are reused at different distances. An op's weights are used once
+per forward, so whether they are still cached depends on everything the forward touches
+(working_set_bytes, against the core's cache). Its kernel's code and the core's state for it
+(instruction cache, branch history, page walks) are reused whenever the same kernel runs again:
+a batch norm follows every conv of a CNN. Measured here (AMD EPYC, 32 MB L3, one thread;
+`python benchmarks/bench_kernel_reuse.py`): a batch norm on 128x28x28 took 35 us straight after
+a call of itself and 132 us after a 128 MB copy (calibration's cold figure); with 1x1 convs
+between its two calls it stayed warm up to 4 MB written and read, and was 0.12 of the way to
+cold at 7 MB, 0.33 at 15 MB, 0.53 at 30 MB. Inside MobileNet v2 its batch norms took half their
+cold estimate. So a normalization or element-wise op on one map (the op before has just written
+it) is as cold as its kernel's reuse distance against the last-level cache says, and never
+colder than the network. Everything else stays at the network's coldness: a conv's or matrix
+product's cold figure is mostly its weights coming from memory, and inside networks they ran no
+faster than it (MobileNet v2's 1x1 convs 15% slower at two threads); an op that also reads a
+map written earlier (a shortcut's add, a concatenation) or reduces one went cold sooner than
+its kernel's reuse distance says.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from ..analysis import Analysis
+from ..costs import Category
+from ..graph import OpNode
+from .classes import KernelClass, kernel_class, writes_over_input
+from .profile import Profile
+
+_STREAMING_CLASSES = frozenset({KernelClass.NORMALIZATION, KernelClass.ELEMENTWISE,
+                                KernelClass.ELEMENTWISE_INPLACE})
+
+
+def working_set_bytes(analysis: Analysis) -> int:
+    """The bytes a forward touches between two uses of one of its weights, which decide
+    whether the weights are still in cache when the next forward needs them: every weight and
+    buffer, once each, and every tensor an op writes. The activations count because they pass
+    through the same cache: ShuffleNet v2 0.5x holds 5.5 MB of weights and buffers, and its
+    forward writes another 11.8 MB of maps between two uses of any one weight."""
+    held: dict[str, int] = {}
+    for node in analysis.graph.nodes:
+        for item in node.inputs:
+            if item.held:
+                held[item.origin] = item.tensor.footprint * item.tensor.itemsize
+    return sum(held.values()) + sum(_written(analysis))
+
+
+def op_coldness(analysis: Analysis, profile: Profile) -> list[float]:
+    """Per op (in graph order), its coldness between 0 (warm) and 1 (cold): the network's
+    (Profile.coldness of working_set_bytes), or for an op that streams one map
+    (_streams_one_map) the lesser of that and its kernel's: kernel_coldness of the bytes the
+    forward writes and the weights it reads between two runs of the same aten op (across the
+    end of one forward and the start of the next, where the op runs once)."""
+    network = profile.coldness(working_set_bytes(analysis))
+    nodes = analysis.graph.nodes
+    traffic = [written + _held_bytes(analysis, index)
+               for index, written in enumerate(_written(analysis))]
+    before = [0]  # traffic of the ops before each op
+    for bytes_ in traffic:
+        before.append(before[-1] + bytes_)
+    total = before[-1]
+    runs: dict[str, list[int]] = defaultdict(list)
+    for node in nodes:
+        runs[node.packet].append(node.index)
+    coldness = [network] * len(nodes)
+    for indices in runs.values():
+        previous = indices[-1]
+        for index in indices:
+            if _streams_one_map(nodes[index], analysis.ops[index].category):
+                between = before[index] - before[previous + 1]
+                if previous >= index:  # its last run was in the forward before
+                    between += total
+                coldness[index] = min(
+                    network, kernel_coldness(between, profile.last_level_cache_bytes))
+            previous = index
+    return coldness
+
+
+def kernel_coldness(reuse_bytes: int, last_level_cache_bytes: int | None) -> float:
+    """How cold a kernel's code and the core's state for it are when the forward touched
+    `reuse_bytes` since the kernel last ran: 0 (warm) up to an eighth of the last-level cache,
+    1 (cold, as calibration's cold figures) from four times it, log-linear in between (0.17,
+    0.37 and 0.57 at 7, 15 and 30 MB of a 32 MB L3: the measurement above); 1 where the cache
+    is not known."""
+    if last_level_cache_bytes is None:
+        return 1.0
+    warm_up_to = last_level_cache_bytes / 8
+    if reuse_bytes <= warm_up_to:
+        return 0.0
+    return min(1.0, math.log(reuse_bytes / warm_up_to) / math.log(32))
+
+
+def _streams_one_map(node: OpNode, category: Category) -> bool:
+    """Whether the op is a normalization or element-wise op on one activation (its other
+    tensors, if any, held by the model), whose input the op before has just written: its
+    data is warm, and how warm its kernel is decides its time. An op that also reads a map
+    written earlier (a shortcut's add, a gate's product, a concatenation) or reduces one
+    went cold sooner than its kernel's reuse distance says (bench_kernel_reuse.py: an add
+    and a mean half-way to cold by 7 MB, colder than after a 128 MB copy by 30 MB)."""
+    if kernel_class(node, category) not in _STREAMING_CLASSES:
+        return False
+    maps = {item.producer if item.producer is not None else item.origin
+            for item in node.inputs
+            if item.producer is not None or (item.origin or "").startswith("input:")}
+    return len(maps) == 1
+
+
+def _written(analysis: Analysis) -> list[int]:
+    """Per op, the bytes of the tensors it writes that no op before it held: nothing for a
+    view, or for an op written over its input."""
+    return [0 if node.view or writes_over_input(node)
+            else sum(output.footprint * output.itemsize for output in node.outputs)
+            for node in analysis.graph.nodes]
+
+
+def _held_bytes(analysis: Analysis, index: int) -> int:
+    return sum(item.tensor.footprint * item.tensor.itemsize
+               for item in analysis.graph.nodes[index].inputs if item.held)

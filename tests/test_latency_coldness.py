@@ -1,0 +1,103 @@
+"""How cold each op runs: the network's weights against the core's cache, and for an op that
+streams one map, its kernel's reuse distance against the last-level cache."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import made_up_profile
+from torch import nn
+
+import costlens
+from costlens.latency.classes import KernelClass, kernel_class
+from costlens.latency.coldness import kernel_coldness, op_coldness, working_set_bytes
+from costlens.latency.estimate import estimate
+from costlens.measure.device import CPU
+
+LAST_LEVEL = 32 << 20
+
+
+def test_working_set_is_the_weights_and_buffers_once_each_and_what_the_ops_write() -> None:
+    shared = nn.Conv2d(4, 4, 1, bias=False)
+    chain = nn.Sequential(nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8).eval(),
+                          nn.ReLU(inplace=True), nn.Conv2d(8, 4, 1, bias=False), shared, shared,
+                          nn.Flatten())
+    analysis = costlens.analyze(chain, torch.randn(1, 4, 16, 16))
+    weights, norm = (4 * 8 + 8 * 4 + 4 * 4) * 4, 4 * 8 * 4
+    # the shared conv's weight counts once; of the maps, each conv's and the batch norm's
+    # output with its two statistics (the ReLU writes over its input, the flatten is a view);
+    # the input not at all
+    maps = (8 + 8 + 4 + 4 + 4) * 16 * 16 * 4 + 2 * 8 * 4
+    assert working_set_bytes(analysis) == weights + norm + maps
+
+
+def test_a_kernel_is_warm_up_to_an_eighth_of_the_last_level_cache_and_cold_from_four_times_it(
+        ) -> None:
+    assert kernel_coldness(LAST_LEVEL // 8, LAST_LEVEL) == 0
+    assert kernel_coldness(4 * LAST_LEVEL, LAST_LEVEL) == 1
+    assert kernel_coldness(100 * LAST_LEVEL, LAST_LEVEL) == 1
+    halfway = int(LAST_LEVEL / 8 * math.sqrt(32))  # log-linear between the two
+    assert kernel_coldness(halfway, LAST_LEVEL) == pytest.approx(0.5, abs=1e-6)
+    assert kernel_coldness(0, None) == 1  # an older profile, or a GPU: as cold as the network
+
+
+class Residual(nn.Module):
+    """Convs whose weights miss a tiny cache, each followed by a batch norm and a ReLU, and a
+    shortcut's add that reads a map written three ops before."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), nn.ReLU())
+        self.second = nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.first(x)
+        return self.second(y) + y
+
+
+def _coldness_by_class(last_level: int | None) -> dict[KernelClass, set[float]]:
+    analysis = costlens.analyze(Residual().eval(), torch.randn(1, 8, 16, 16))
+    device = made_up_profile(cache_bytes=64, last_level_cache_bytes=last_level)
+    by_class: dict[KernelClass, set[float]] = {}
+    for node, op, coldness in zip(analysis.graph.nodes, analysis.ops,
+                                  op_coldness(analysis, device)):
+        by_class.setdefault(kernel_class(node, op.category), set()).add(coldness)
+    return by_class
+
+
+def test_an_op_on_one_map_is_as_cold_as_its_kernel_and_the_rest_as_the_network() -> None:
+    by_class = _coldness_by_class(LAST_LEVEL)
+    assert by_class[KernelClass.NORMALIZATION] == {0.0}  # its kernel ran 8 KB ago
+    assert by_class[KernelClass.CONV_1X1] == {1.0}  # its weights: the network misses the cache
+    assert by_class[KernelClass.ELEMENTWISE] == {0.0, 1.0}  # the ReLUs warm; the add of two maps
+    assert _coldness_by_class(None)[KernelClass.NORMALIZATION] == {1.0}
+
+
+def test_a_kernel_that_runs_once_a_forward_is_reused_a_forward_later() -> None:
+    analysis = costlens.analyze(nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8)).eval(),
+                                torch.randn(1, 8, 16, 16))
+    forward = working_set_bytes(analysis)
+    norm = len(analysis.ops) - 1
+    reuse = forward - 8 * 16 * 16 * 4 - 2 * 8 * 4 - 4 * 8 * 4  # all but the norm's own traffic
+    for last_level in (reuse * 8, reuse * 8 // 3):
+        device = made_up_profile(cache_bytes=1, last_level_cache_bytes=last_level)
+        assert op_coldness(analysis, device)[norm] == pytest.approx(
+            kernel_coldness(reuse, last_level))
+
+
+def test_a_warm_kernel_makes_the_estimate_faster() -> None:
+    analysis = costlens.analyze(Residual().eval(), torch.randn(1, 8, 16, 16))
+    warm = dict(made_up_profile().rates)
+    warm[KernelClass.NORMALIZATION] = warm[KernelClass.NORMALIZATION].__class__(1e10, 1e10, 1e-7)
+    device = made_up_profile(cache_bytes=64, warm_rates=warm)
+    with_cache = made_up_profile(cache_bytes=64, warm_rates=warm, last_level_cache_bytes=LAST_LEVEL)
+    assert estimate(analysis, with_cache).seconds < estimate(analysis, device).seconds
+
+
+def test_the_cpu_reads_its_last_level_cache_from_sysfs() -> None:
+    cpu = CPU()
+    last_level = cpu.last_level_cache_bytes()
+    if last_level is None:
+        pytest.skip("no cache sizes in sysfs here")
+    assert last_level >= cpu.cache_bytes() > 0
