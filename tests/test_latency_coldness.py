@@ -13,6 +13,7 @@ import costlens
 from costlens.latency.classes import KernelClass, kernel_class
 from costlens.latency.coldness import kernel_coldness, op_coldness, working_set_bytes
 from costlens.latency.estimate import estimate
+from costlens.latency.profile import ClassRate, Profile
 from costlens.measure.device import CPU
 
 LAST_LEVEL = 32 << 20
@@ -56,12 +57,16 @@ class Residual(nn.Module):
         return self.second(y) + y
 
 
+def _op_coldness(analysis: costlens.Analysis, device: Profile) -> list[float]:
+    return op_coldness(analysis, device, device.coldness(working_set_bytes(analysis)))
+
+
 def _coldness_by_class(last_level: int | None) -> dict[KernelClass, set[float]]:
     analysis = costlens.analyze(Residual().eval(), torch.randn(1, 8, 16, 16))
     device = made_up_profile(cache_bytes=64, last_level_cache_bytes=last_level)
     by_class: dict[KernelClass, set[float]] = {}
     for node, op, coldness in zip(analysis.graph.nodes, analysis.ops,
-                                  op_coldness(analysis, device)):
+                                  _op_coldness(analysis, device)):
         by_class.setdefault(kernel_class(node, op.category), set()).add(coldness)
     return by_class
 
@@ -82,14 +87,14 @@ def test_a_kernel_that_runs_once_a_forward_is_reused_a_forward_later() -> None:
     reuse = forward - 8 * 16 * 16 * 4 - 2 * 8 * 4 - 4 * 8 * 4  # all but the norm's own traffic
     for last_level in (reuse * 8, reuse * 8 // 3):
         device = made_up_profile(cache_bytes=1, last_level_cache_bytes=last_level)
-        assert op_coldness(analysis, device)[norm] == pytest.approx(
+        assert _op_coldness(analysis, device)[norm] == pytest.approx(
             kernel_coldness(reuse, last_level))
 
 
 def test_a_warm_kernel_makes_the_estimate_faster() -> None:
     analysis = costlens.analyze(Residual().eval(), torch.randn(1, 8, 16, 16))
     warm = dict(made_up_profile().rates)
-    warm[KernelClass.NORMALIZATION] = warm[KernelClass.NORMALIZATION].__class__(1e10, 1e10, 1e-7)
+    warm[KernelClass.NORMALIZATION] = ClassRate(1e10, 1e10, 1e-7)
     device = made_up_profile(cache_bytes=64, warm_rates=warm)
     with_cache = made_up_profile(cache_bytes=64, warm_rates=warm, last_level_cache_bytes=LAST_LEVEL)
     assert estimate(analysis, with_cache).seconds < estimate(analysis, device).seconds

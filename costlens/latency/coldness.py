@@ -48,13 +48,12 @@ def working_set_bytes(analysis: Analysis) -> int:
     return sum(held.values()) + sum(_written(analysis))
 
 
-def op_coldness(analysis: Analysis, profile: Profile) -> list[float]:
-    """Per op (in graph order), its coldness between 0 (warm) and 1 (cold): the network's
+def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[float]:
+    """Per op (in graph order), its coldness between 0 (warm) and 1 (cold): the `network`'s
     (Profile.coldness of working_set_bytes), or for an op that streams one map
     (_streams_one_map) the lesser of that and its kernel's: kernel_coldness of the bytes the
     forward writes and the weights it reads between two runs of the same aten op (across the
     end of one forward and the start of the next, where the op runs once)."""
-    network = profile.coldness(working_set_bytes(analysis))
     nodes = analysis.graph.nodes
     traffic = [written + _held_bytes(analysis, index)
                for index, written in enumerate(_written(analysis))]

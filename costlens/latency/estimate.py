@@ -87,7 +87,7 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     faults = faulted_pages(analysis) if typical else [0] * len(analysis.graph.nodes)
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
-    op_cold = op_coldness(analysis, profile)
+    op_cold = op_coldness(analysis, profile, coldness)
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
     cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
