@@ -157,7 +157,8 @@ def cases() -> list[Case]:
         out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout}", lambda cin=cin, cout=cout:
                         nn.Linear(cin, cout), _tokens(tokens, cin)))
     for tokens, cin, cout in [(16, 512, 512), (128, 256, 256), (256, 512, 512), (64, 768, 768),
-                              (512, 256, 1024), (128, 1024, 512)]:  # bias-free, as in Llama
+                              (512, 256, 1024), (128, 1024, 512),  # bias-free, as in Llama
+                              (1, 4096, 4096), (1, 4096, 11008)]:  # and its decode at 7B
         out.append(Case(KernelClass.MATMUL, f"{tokens}x{cin}->{cout} no bias",
                         lambda cin=cin, cout=cout: nn.Linear(cin, cout, bias=False),
                         _tokens(tokens, cin)))
