@@ -622,6 +622,10 @@ def _bench(options: argparse.Namespace) -> int:
 
     device = device_for(options.device)
     loaded = load(options.target, trust_pickle=options.trust_pickle)
+    if any(t.is_meta for t in (*loaded.model.parameters(), *loaded.model.buffers())):
+        raise CostlensError("bench runs the model for real, and its weights are on the meta "
+                            "device (no data): build it on a real device (analyze and report "
+                            "take it as it is)")
     inputs = model_inputs(loaded, options.input, options.dtype)
     step = training_step(**_step_options(options),
                          loss=loaded.loss if options.train_step else None)

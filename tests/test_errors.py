@@ -33,6 +33,9 @@ BROKEN = {
         def linear():
             return nn.Linear(4, 4), torch.randn(2, 4)
 
+        def on_meta():
+            return nn.Linear(4, 4, device="meta"), torch.randn(2, 4, device="meta")
+
         def spectral():
             class Spectral(nn.Module):
                 def forward(self, x):
@@ -80,6 +83,8 @@ CASES = [
     (["report", "factories.py:linear", "--fuse"],
      "--fuse applies to the latency estimate: give --platform too"),
     (["bench", "factories.py:linear", "--threads", "0"], "must be 1 or more, not 0"),
+    (["bench", "factories.py:on_meta", "--platform", "epyc-cpu-1t"],
+     "bench runs the model for real, and its weights are on the meta device (no data)"),
     (["lint", "factories.py:linear", "--config", "configured/g4-time.toml"],
      "G4 share_of = 'time' needs a platform profile"),
     (["lint", "factories.py:linear", "--config", "configured/g4-bytes.toml"],
