@@ -612,7 +612,7 @@ def _bench(options: argparse.Namespace) -> int:
     import torch
 
     from .api import analyze, training_step
-    from .measure.compare import compare
+    from .measure.compare import compare, timed_modules
     from .measure.op_times import measure
     from .measure.plain_run import typical_seconds
     from .measure.timing import threads
@@ -637,7 +637,8 @@ def _bench(options: argparse.Namespace) -> int:
         latency = estimate(analysis, profile, typical=False)
         model = loaded.model.eval().to(device=device.torch_device, dtype=dtype)
         measurement = measure(model, inputs_on(inputs, device.torch_device), device,
-                              options.repeat, step=step)
+                              options.repeat, step=step,
+                              modules=timed_modules(analysis, options.depth))
         typical = None
         if step is None and device.name == CPU.name:
             measured = typical_seconds(_plain_run_arguments(options), used, options.repeat)

@@ -36,6 +36,19 @@ class OpClock(ABC):
         """The time of each op, in call order."""
 
 
+class Timeline(ABC):
+    """Marks set on a device's timeline during a run: `seconds` gives the device's time
+    between two of them once the run is over and the device synchronized."""
+
+    @abstractmethod
+    def mark(self) -> int:
+        """Set a mark now; its number, for `seconds`."""
+
+    @abstractmethod
+    def seconds(self, start: int, end: int) -> float:
+        """The time between marks `start` and `end`."""
+
+
 class Device(ABC):
     """One device to measure on, as `--device` names it."""
 
@@ -86,6 +99,10 @@ class Device(ABC):
     def op_clock(self) -> OpClock:
         """A clock for the ops of one forward, started now."""
 
+    @abstractmethod
+    def timeline(self) -> Timeline:
+        """An empty timeline for the marks of one run."""
+
 
 class CPU(Device):
     name = "cpu"
@@ -126,6 +143,9 @@ class CPU(Device):
 
     def op_clock(self) -> OpClock:
         return _CallTimes()
+
+    def timeline(self) -> Timeline:
+        return _WallMarks()
 
 
 class CUDA(Device):
@@ -171,6 +191,9 @@ class CUDA(Device):
     def op_clock(self) -> OpClock:
         return _EventGaps()
 
+    def timeline(self) -> Timeline:
+        return _EventMarks()
+
 
 class _CallTimes(OpClock):
     """The wall-clock time of each call: on the CPU an op's work is done inside its call."""
@@ -208,6 +231,38 @@ class _EventGaps(OpClock):
     def seconds(self) -> list[float]:
         return [before.elapsed_time(after) / 1e3
                 for before, after in zip(self.events, self.events[1:])]
+
+
+class _WallMarks(Timeline):
+    """Wall-clock readings: on the CPU the work between two marks is done between them."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def mark(self) -> int:
+        self.times.append(time.perf_counter())
+        return len(self.times) - 1
+
+    def seconds(self, start: int, end: int) -> float:
+        return self.times[end] - self.times[start]
+
+
+class _EventMarks(Timeline):
+    """CUDA events: a call only launches a kernel, so the marks go on the GPU's timeline."""
+
+    def __init__(self) -> None:
+        import torch
+        self.event = torch.cuda.Event
+        self.events: list[torch.cuda.Event] = []
+
+    def mark(self) -> int:
+        event = self.event(enable_timing=True)
+        event.record()
+        self.events.append(event)
+        return len(self.events) - 1
+
+    def seconds(self, start: int, end: int) -> float:
+        return self.events[start].elapsed_time(self.events[end]) / 1e3
 
 
 #: every kind of device, by its `--device` name

@@ -1,18 +1,25 @@
-"""Real per-op time of a model: what `costlens bench` sets beside the estimate.
+"""Real per-op and per-module time of a model: what `costlens bench` sets beside the estimate.
 
 The model runs for real under a dispatch mode that times every aten op and notes the module it
-ran in. Timing each op costs a little Python per op, so the per-op figures are read as shares
-and per-layer sums, and the model's plain forward time is measured apart, uninstrumented. How
-one op is timed is the device's (Device.op_clock): on a CUDA device the op times are the gaps
-between CUDA events recorded after each op, so the GPU's timeline is split among the ops, idle
-waits for the CPU included.
+ran in. Timing each op costs a little Python per op, so the per-op figures are read as shares,
+and the model's plain forward time is measured apart, uninstrumented. How one op is timed is
+the device's (Device.op_clock): on a CUDA device the op times are the gaps between CUDA events
+recorded after each op, so the GPU's timeline is split among the ops, idle waits for the CPU
+included.
+
+A forward's layers are timed apart, with marks on the device's timeline (Device.timeline) in
+hooks on the modules asked for and nothing between their ops: summed per op, a layer's time
+carried the instrumentation's cost and the colder caches it leaves every kernel, which tilted
+the layers of many small ops against those of a few large ones (benchmarks/bench_latency.py's
+median per-layer error on this project's 2-core build machine: 14% at one thread and 17% at
+two summed per op, 10% and 6% timed per module).
 """
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import torch
 from torch import nn
@@ -36,11 +43,14 @@ class TimedOp:
 @dataclass(frozen=True)
 class Measurement:
     """Median per-op times over repeats (in execution order) and the plain forward time: the
-    median over repeats and the fastest (what calibration's figures are: see timing)."""
+    median over repeats and the fastest (what calibration's figures are: see timing). For a
+    forward, `modules`: the modules asked for, each one's time per forward (its calls summed)
+    in forwards timed per module, median over repeats; under "" the whole forward's."""
 
     ops: tuple[TimedOp, ...]
     seconds: float
     fastest: float
+    modules: dict[str, float] = field(default_factory=dict)
 
     def by_module(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -114,10 +124,12 @@ class _Owners:
 
 
 def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
-            warmup: int = 3, step: TrainStep | None = None) -> Measurement:
+            warmup: int = 3, step: TrainStep | None = None,
+            modules: Collection[str] = ()) -> Measurement:
     """Time `model` on `inputs` (already on `device`), per op and as a whole: a forward
     (eval, no_grad), or with `step` a training step (train mode: forward, loss, backward, the
-    optimizer's update), as tracing/step.py runs it."""
+    optimizer's update), as tracing/step.py runs it. A forward's `modules` (paths) are also
+    timed per module (hooks see no backward, so a step's are not)."""
     names = {id(module): path for path, module in model.named_modules()}
     stack = [""]
     owners = _Owners()
@@ -165,6 +177,7 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
         finally:
             for handle in handles:
                 handle.remove()
+        timed = _module_times(model, run, device, modules, repeat) if step is None else {}
         plain = interleaved({"run": Work(run, run)}, device, rounds=repeat,
                             statistic=sorted)["run"]
     if step is not None:  # a training step's batch norms moved their running statistics
@@ -172,7 +185,49 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
         with torch.no_grad():
             for buffer, before in buffers:
                 buffer.copy_(before)
-    return Measurement(_median_ops(runs), statistics.median(plain), plain[0])
+    return Measurement(_median_ops(runs), statistics.median(plain), plain[0], timed)
+
+
+def _module_times(model: nn.Module, run: Callable[[], object], device: Device,
+                  paths: Collection[str], repeat: int) -> dict[str, float]:
+    """Per module of `paths`, its time per forward (its calls summed) over `repeat` forwards
+    with a mark on the device's timeline before and after each of its calls, median over the
+    forwards; under "" the forward's. Nothing is timed without paths."""
+    wanted = {id(module): path for path, module in model.named_modules()
+              if path and path in paths}
+    if not wanted:
+        return {}
+    opened: list[int] = []
+    spans: list[tuple[str, int, int]] = []
+
+    def enter(_module: nn.Module, _args: Any) -> None:
+        opened.append(timeline.mark())
+
+    def leave(module: nn.Module, _args: Any, _out: Any) -> None:
+        spans.append((wanted[id(module)], opened.pop(), timeline.mark()))
+
+    modules = [module for module in model.modules() if id(module) in wanted]
+    handles = [module.register_forward_pre_hook(enter) for module in modules]
+    handles += [module.register_forward_hook(leave) for module in modules]
+    per_run: list[dict[str, float]] = []
+    try:
+        for _ in range(repeat):
+            timeline = device.timeline()
+            spans.clear()
+            start = timeline.mark()
+            run()
+            end = timeline.mark()
+            device.synchronize()
+            times: dict[str, float] = defaultdict(float)
+            for path, first, last in spans:
+                times[path] += timeline.seconds(first, last)
+            times[""] = timeline.seconds(start, end)
+            per_run.append(times)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {path: statistics.median(times.get(path, 0.0) for times in per_run)
+            for path in {*wanted.values(), ""}}
 
 
 def _training_step(model: nn.Module, forward: Callable[[], object], step: TrainStep,

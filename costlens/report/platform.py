@@ -70,11 +70,17 @@ def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: 
     ]
     if typical is not None:
         lines.append(typical.line(repeat, what))
+    instrumented = (f"an instrumented run ({c.measured_total * 1e3:.3f} ms in all): compare "
+                    "shares, not milliseconds")
+    if c.layers_total != c.measured_total:
+        lines.append(f"Module times come from {what}s timed per module (median "
+                     f"{c.layers_total * 1e3:.3f} ms); op groups and kernel classes from "
+                     f"{instrumented}. FLOPs count multiply-adds.")
+    else:
+        lines.append(f"Per-op times come from {instrumented}. FLOPs count multiply-adds.")
     lines += [
-        f"Per-op times come from an instrumented run ({c.measured_total * 1e3:.3f} ms in all): "
-        "compare shares, not milliseconds. FLOPs count multiply-adds.",
         "",
-        _table(c.layers, c, "module"),
+        _table(c.layers, c, "module", c.layers_total),
         "",
         _table(c.groups, c, "op group"),
         "",
@@ -106,8 +112,12 @@ class Typical:
                 f"({self.estimated / self.measured - 1:+.1%}).")
 
 
-def _table(rows: Sequence[Compared], c: Comparison, first: str) -> str:
-    cells = [[row.name, f"{row.measured * 1e3:.3f}", _share(row.measured, c.measured_total),
+def _table(rows: Sequence[Compared], c: Comparison, first: str,
+           measured_total: float | None = None) -> str:
+    """Rows with their shares of the measured total (the instrumented run's, unless given) and
+    of the estimated one."""
+    whole = c.measured_total if measured_total is None else measured_total
+    cells = [[row.name, f"{row.measured * 1e3:.3f}", _share(row.measured, whole),
               f"{row.estimated * 1e3:.3f}", _share(row.estimated, c.estimated_total),
               _share(row.flops, c.flops_total)] for row in rows]
     return tabulate(cells, headers=[first, "measured ms", "measured %", "estimated ms",
