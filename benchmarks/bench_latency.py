@@ -14,11 +14,14 @@ profile is fitted on the calibration workloads alone (its typical case on a page
 and a layer sequence's spread), and the estimate (a roofline per op on it; nothing fitted to
 these networks) is set beside the measurement. The typical case of each network is then
 measured as a user measures it: the median of its forwards in plain Python processes
-(measure/plain_run.py; 3 processes of 5 forwards, at different moments). Per layer, `costlens
-bench`'s rows at depth 1 (each measured time rescaled by the uninstrumented fastest forward
-over the instrumented total) against the best-case estimate, over the rows that take at least
-1% of the forward. FLOPs alone get the best single scale (seconds per FLOP chosen to minimise
-their median error after the fact), which flatters them.
+(measure/plain_run.py; 3 processes of 5 forwards, at different moments). The spread moves with
+other tenants' load, so it is measured again between those processes, as calibration measures
+it (the layer sequence's median over its fastest), and the typical estimate uses that one; the
+typical error with calibration's own spread is printed beside it. Per layer, `costlens
+bench`'s rows at depth 1 (each module's time in forwards timed per module, rescaled by the
+uninstrumented fastest forward over their median) against the best-case estimate, over the
+rows that take at least 1% of the forward. FLOPs alone get the best single scale (seconds per
+FLOP chosen to minimise their median error after the fact), which flatters them.
 
 Targets, at each thread count: best case, at least 90% of the networks within 10% and every
 one within 20%; typical case, median absolute error at most 10%; per-layer median absolute
@@ -30,6 +33,7 @@ and rerun when a figure sits at its limit.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -43,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from costlens import analyze  # noqa: E402
 from costlens.analysis import Analysis  # noqa: E402
 from costlens.latency import Profile, estimate, load_profile  # noqa: E402
-from costlens.measure.calibrate import Plan  # noqa: E402
-from costlens.measure.compare import compare  # noqa: E402
+from costlens.measure.calibrate import SEQUENCE, Plan  # noqa: E402
+from costlens.measure.compare import compare, timed_modules  # noqa: E402
 from costlens.measure.device import CPU  # noqa: E402
 from costlens.measure.guidelines import GUIDELINES, experiments  # noqa: E402
 from costlens.measure.op_times import measure  # noqa: E402
@@ -114,6 +118,7 @@ def run_at(count: int, options: argparse.Namespace) -> bool:
         analyses = {name: analyze(model, inputs) for name, (model, inputs) in built.items()}
         works = {name: _forward(model.eval(), inputs) for name, (model, inputs) in built.items()}
         started = time.perf_counter()
+        sequence = None
         if options.profile:
             profile = load_profile(options.profile)
             measured = interleaved(works, cpu, rounds=options.rounds)
@@ -125,13 +130,14 @@ def run_at(count: int, options: argparse.Namespace) -> bool:
                                sizes=plan.sizes, statistic=sorted)
             profile = plan.fit(runs)
             measured = {name: runs[name][0] for name in works}
-        typical = _typical(count)
+            sequence = (plan.works[SEQUENCE], runs[SEQUENCE][0])
+        typical, beside = _typical(count, sequence)
         layers = {name: _layer_errors(analyses[name], profile, *built[name], cpu)
                   for name in NETWORKS}
         print(f"{'measured' if options.profile else 'calibrated and measured'} in "
               f"{time.perf_counter() - started:.0f} s ({profile.device_name}, {count} thread"
               f"{'s' if count != 1 else ''}; a page fault {1e6 * (profile.page_fault_s or 0):.2f} "
-              f"us, spread {profile.typical_spread})")
+              f"us, spread {profile.typical_spread}{_beside_text(beside)})")
     if options.save_profile:
         Path(f"{options.save_profile}-{count}t.json").write_text(profile.to_json(),
                                                                   encoding="utf-8")
@@ -142,7 +148,10 @@ def run_at(count: int, options: argparse.Namespace) -> bool:
     times = [measured[name] for name in names]
     predicted = [best[name] for name in names]
     plain = [typical[name] for name in names]
-    predicted_plain = [estimate(analyses[name], profile).seconds for name in names]
+    typical_profile = profile if beside is None else \
+        dataclasses.replace(profile, typical_spread=beside)
+    predicted_plain = [estimate(analyses[name], typical_profile).seconds for name in names]
+    calibration_plain = [estimate(analyses[name], profile).seconds for name in names]
     scale = best_scale(flops, times)
     by_flops = [scale * f for f in flops]
     table = [[name, f"{f / 1e6:,.0f}", f"{m * 1e3:.2f}", f"{e * 1e3:.2f}", _pct(e / m - 1),
@@ -157,6 +166,8 @@ def run_at(count: int, options: argparse.Namespace) -> bool:
     figures = {"estimate, best": _figures(predicted, times),
                "FLOPs alone, best": _figures(by_flops, times),
                "estimate, typical": _figures(predicted_plain, plain)}
+    if beside is not None:
+        figures["typical, calibration's spread"] = _figures(calibration_plain, plain)
     every_layer = [error for name in names for error in layers[name]]
     print()
     print(tabulate([[label, f"{100 * f[0]:.1f}%", f"{f[3]:.0%}", f"{100 * f[1]:.1f}%",
@@ -207,15 +218,40 @@ def _guidelines(rows: list, measured: dict[str, float], estimates: dict[str, flo
     return errors
 
 
-def _typical(count: int) -> dict[str, float]:
+def _typical(count: int, sequence: tuple[Work, float] | None
+             ) -> tuple[dict[str, float], float | None]:
     """Each network's median forward over TYPICAL_PASSES plain child processes of
     TYPICAL_RUNS forwards each, the passes over all networks in turn: a burst of other
-    tenants' load lands on a few runs of each rather than on all of one network's."""
+    tenants' load lands on a few runs of each rather than on all of one network's.
+
+    With `sequence` (calibration's layer sequence and its fastest time in the calibration
+    rounds), also the spread those processes saw: after each of them, the sequence is timed
+    TYPICAL_RUNS times in this process, and the spread is the median of all those times over
+    the fastest. It is the profile's typical_spread measured as calibration measures it, at the
+    moments the networks ran: on this shared machine a plain process's median over its best
+    moved from 1.0x to 2.0x between runs of this script with other tenants' load."""
     runs: dict[str, list[float]] = {name: [] for name in NETWORKS}
+    beside: list[float] = []
     for _ in range(TYPICAL_PASSES):
         for name, target in NETWORKS.items():
             runs[name] += typical_runs([str(EXAMPLES / target)], count, TYPICAL_RUNS)
-    return {name: statistics.median(times) for name, times in runs.items()}
+            if sequence is not None:
+                beside += [_seconds(sequence[0]) for _ in range(TYPICAL_RUNS)]
+    spread = round(statistics.median(beside) / sequence[1], 4) if sequence else None
+    return {name: statistics.median(times) for name, times in runs.items()}, spread
+
+
+def _seconds(work: Work) -> float:
+    start = time.perf_counter()
+    work.run()
+    return time.perf_counter() - start
+
+
+def _beside_text(spread: float | None) -> str:
+    """How the spread the typical estimate uses came about, for the heading line."""
+    if spread is None:
+        return ""
+    return f" in calibration, {spread} beside the plain processes (the typical estimate's)"
 
 
 def _built(target: str) -> tuple[torch.nn.Module, Inputs]:
@@ -237,13 +273,14 @@ def _forward(model: torch.nn.Module, inputs: Inputs) -> Work:
 def _layer_errors(analysis: Analysis, profile: Profile, model: torch.nn.Module,
                   inputs: Inputs, cpu: CPU) -> list[float]:
     """|error| of the best-case estimate of each of bench's rows at depth 1 that takes at
-    least LAYER_LEAST_SHARE of the forward, each row's instrumented time rescaled by the
-    uninstrumented fastest forward over the instrumented total."""
+    least LAYER_LEAST_SHARE of the forward, each row's time per module rescaled by the
+    uninstrumented fastest forward over the forwards timed per module."""
     latency = estimate(analysis, profile, typical=False)
-    comparison = compare(analysis, latency, measure(model, inputs, cpu, LAYER_REPEAT), 1)
-    rescale = comparison.fastest_seconds / comparison.measured_total
+    comparison = compare(analysis, latency, measure(model, inputs, cpu, LAYER_REPEAT,
+                                                    modules=timed_modules(analysis, 1)), 1)
+    rescale = comparison.fastest_seconds / comparison.layers_total
     return [abs(row.estimated / (row.measured * rescale) - 1) for row in comparison.layers
-            if row.measured >= LAYER_LEAST_SHARE * comparison.measured_total]
+            if row.measured >= LAYER_LEAST_SHARE * comparison.layers_total]
 
 
 def _pct(value: float) -> str:
