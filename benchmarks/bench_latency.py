@@ -18,10 +18,12 @@ measured as a user measures it: the median of its forwards in plain Python proce
 other tenants' load, so it is measured again between those processes, as calibration measures
 it (the layer sequence's median over its fastest), and the typical estimate uses that one; the
 typical error with calibration's own spread is printed beside it. Per layer, `costlens
-bench`'s rows at depth 1 (each module's time in forwards timed per module, rescaled by the
-uninstrumented fastest forward over their median) against the best-case estimate, over the
-rows that take at least 1% of the forward. FLOPs alone get the best single scale (seconds per
-FLOP chosen to minimise their median error after the fact), which flatters them.
+bench`'s rows at depth 1 against the best-case estimate, over the rows that take at least 1%
+of the forward: each module's fastest time in forwards timed per module (marks in hooks on the
+rows' modules, nothing between their ops), one such forward per network in each of the same
+interleaved rounds. FLOPs alone get the best single
+scale (seconds per FLOP chosen to minimise their median error after the fact), which flatters
+them.
 
 Targets, at each thread count: best case, at least 90% of the networks within 10% and every
 one within 20%; typical case, median absolute error at most 10%; per-layer median absolute
@@ -47,11 +49,11 @@ ROOT = Path(__file__).resolve().parent.parent
 from costlens import analyze  # noqa: E402
 from costlens.analysis import Analysis  # noqa: E402
 from costlens.latency import Profile, estimate, load_profile  # noqa: E402
+from costlens.measure import op_times  # noqa: E402
 from costlens.measure.calibrate import SEQUENCE, Plan  # noqa: E402
 from costlens.measure.compare import compare, timed_modules  # noqa: E402
 from costlens.measure.device import CPU  # noqa: E402
 from costlens.measure.guidelines import GUIDELINES, experiments  # noqa: E402
-from costlens.measure.op_times import measure  # noqa: E402
 from costlens.measure.plain_run import typical_runs  # noqa: E402
 from costlens.measure.stats import best_scale, relative_errors, spearman  # noqa: E402
 from costlens.measure.timing import Work, interleaved, threads  # noqa: E402
@@ -82,7 +84,7 @@ NETWORKS: dict[str, str] = {
 }
 EXAMPLES = ROOT / "examples"
 TYPICAL_PASSES, TYPICAL_RUNS = 3, 5
-LAYER_REPEAT = 5
+PER_MODULE = "timed per module"
 LAYER_LEAST_SHARE = 0.01
 
 WITHIN_LIMIT, WITHIN_LEAST, EACH_LIMIT = 0.10, 0.90, 0.20
@@ -117,22 +119,26 @@ def run_at(count: int, options: argparse.Namespace) -> bool:
         built.update({label: _as_inputs(*factory()) for _, label, _, factory in rows})
         analyses = {name: analyze(model, inputs) for name, (model, inputs) in built.items()}
         works = {name: _forward(model.eval(), inputs) for name, (model, inputs) in built.items()}
+        per_module: dict[str, list[dict[str, float]]] = {name: [] for name in NETWORKS}
+        layer_works = {f"{name} {PER_MODULE}": _per_module(*built[name], analyses[name], cpu,
+                                                          per_module[name])
+                       for name in NETWORKS}
         started = time.perf_counter()
         sequence = None
         if options.profile:
             profile = load_profile(options.profile)
-            measured = interleaved(works, cpu, rounds=options.rounds)
+            measured = interleaved({**works, **layer_works}, cpu, rounds=options.rounds)
         else:
             plan = Plan(cpu)
             if set(plan.works) & set(works):
                 raise SystemExit("a network has the name of a calibration workload")
-            runs = interleaved({**plan.works, **works}, cpu, rounds=options.rounds,
+            runs = interleaved({**plan.works, **works, **layer_works}, cpu, rounds=options.rounds,
                                sizes=plan.sizes, statistic=sorted)
             profile = plan.fit(runs)
             measured = {name: runs[name][0] for name in works}
             sequence = (plan.works[SEQUENCE], runs[SEQUENCE][0])
         typical, beside = _typical(count, sequence)
-        layers = {name: _layer_errors(analyses[name], profile, *built[name], cpu)
+        layers = {name: _layer_errors(analyses[name], profile, per_module[name])
                   for name in NETWORKS}
         print(f"{'measured' if options.profile else 'calibrated and measured'} in "
               f"{time.perf_counter() - started:.0f} s ({profile.device_name}, {count} thread"
@@ -270,16 +276,27 @@ def _forward(model: torch.nn.Module, inputs: Inputs) -> Work:
     return Work(forward, forward)
 
 
-def _layer_errors(analysis: Analysis, profile: Profile, model: torch.nn.Module,
-                  inputs: Inputs, cpu: CPU) -> list[float]:
+def _per_module(model: torch.nn.Module, inputs: Inputs, analysis: Analysis, cpu: CPU,
+                runs: list[dict[str, float]]) -> Work:
+    """A network's forward timed per module for bench's rows at depth 1 (op_times.module_times),
+    each round's times added to `runs`; straight after an untimed plain forward, as the
+    network's own work."""
+    paths = timed_modules(analysis, 1)
+
+    def forward() -> object:
+        return model(*inputs.args, **inputs.kwargs)
+    return Work(lambda: runs.append(op_times.module_times(model, forward, cpu, paths)), forward)
+
+
+def _layer_errors(analysis: Analysis, profile: Profile, runs: list[dict[str, float]]
+                  ) -> list[float]:
     """|error| of the best-case estimate of each of bench's rows at depth 1 that takes at
-    least LAYER_LEAST_SHARE of the forward, each row's time per module rescaled by the
-    uninstrumented fastest forward over the forwards timed per module."""
+    least LAYER_LEAST_SHARE of the forward, against the row's fastest time per module over the
+    rounds (`runs`)."""
     latency = estimate(analysis, profile, typical=False)
-    comparison = compare(analysis, latency, measure(model, inputs, cpu, LAYER_REPEAT,
-                                                    modules=timed_modules(analysis, 1)), 1)
-    rescale = comparison.fastest_seconds / comparison.layers_total
-    return [abs(row.estimated / (row.measured * rescale) - 1) for row in comparison.layers
+    timed = op_times.Measurement((), 0.0, 0.0, op_times.fastest_per_module(runs))
+    comparison = compare(analysis, latency, timed, 1)
+    return [abs(row.estimated / row.measured - 1) for row in comparison.layers
             if row.measured >= LAYER_LEAST_SHARE * comparison.layers_total]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Sequence
 
 import torch
 from torch import nn
@@ -45,7 +45,8 @@ class Measurement:
     """Median per-op times over repeats (in execution order) and the plain forward time: the
     median over repeats and the fastest (what calibration's figures are: see timing). For a
     forward, `modules`: the modules asked for, each one's time per forward (its calls summed)
-    in forwards timed per module, median over repeats; under "" the whole forward's."""
+    in forwards timed per module, the fastest over repeats (the best case, as the estimate
+    beside it is); under "" the whole forward's."""
 
     ops: tuple[TimedOp, ...]
     seconds: float
@@ -191,12 +192,23 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
 def _module_times(model: nn.Module, run: Callable[[], object], device: Device,
                   paths: Collection[str], repeat: int) -> dict[str, float]:
     """Per module of `paths`, its time per forward (its calls summed) over `repeat` forwards
-    with a mark on the device's timeline before and after each of its calls, median over the
-    forwards; under "" the forward's. Nothing is timed without paths."""
+    timed per module (see module_times), the fastest over the forwards (other tenants of a
+    shared machine only slow a module down, and a burst of them lands on some modules of a
+    forward and not on others); under "" the forward's. Nothing is timed without paths."""
+    if not any(path for path in paths):
+        return {}
+    return fastest_per_module([module_times(model, run, device, paths) for _ in range(repeat)])
+
+
+def module_times(model: nn.Module, run: Callable[[], object], device: Device,
+                 paths: Collection[str]) -> dict[str, float]:
+    """One forward (`run`) timed per module: per module of `paths`, its time (its calls
+    summed) between marks on the device's timeline set in hooks before and after each of its
+    calls, and under "" the whole forward's. The hooks are there for this forward only, so
+    the model can be timed plainly between two such forwards."""
     wanted = {id(module): path for path, module in model.named_modules()
               if path and path in paths}
-    if not wanted:
-        return {}
+    timeline = device.timeline()
     opened: list[int] = []
     spans: list[tuple[str, int, int]] = []
 
@@ -209,25 +221,24 @@ def _module_times(model: nn.Module, run: Callable[[], object], device: Device,
     modules = [module for module in model.modules() if id(module) in wanted]
     handles = [module.register_forward_pre_hook(enter) for module in modules]
     handles += [module.register_forward_hook(leave) for module in modules]
-    per_run: list[dict[str, float]] = []
     try:
-        for _ in range(repeat):
-            timeline = device.timeline()
-            spans.clear()
-            start = timeline.mark()
-            run()
-            end = timeline.mark()
-            device.synchronize()
-            times: dict[str, float] = defaultdict(float)
-            for path, first, last in spans:
-                times[path] += timeline.seconds(first, last)
-            times[""] = timeline.seconds(start, end)
-            per_run.append(times)
+        start = timeline.mark()
+        run()
+        end = timeline.mark()
+        device.synchronize()
     finally:
         for handle in handles:
             handle.remove()
-    return {path: statistics.median(times.get(path, 0.0) for times in per_run)
-            for path in {*wanted.values(), ""}}
+    times = dict.fromkeys(wanted.values(), 0.0)
+    for path, first, last in spans:
+        times[path] += timeline.seconds(first, last)
+    times[""] = timeline.seconds(start, end)
+    return times
+
+
+def fastest_per_module(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per module, its fastest time over forwards timed per module (module_times)."""
+    return {path: min(times[path] for times in runs) for path in runs[0]}
 
 
 def _training_step(model: nn.Module, forward: Callable[[], object], step: TrainStep,

@@ -73,9 +73,10 @@ def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: 
     instrumented = (f"an instrumented run ({c.measured_total * 1e3:.3f} ms in all): compare "
                     "shares, not milliseconds")
     if c.layers_total != c.measured_total:
-        lines.append(f"Module times come from {what}s timed per module (median "
-                     f"{c.layers_total * 1e3:.3f} ms); op groups and kernel classes from "
-                     f"{instrumented}. FLOPs count multiply-adds.")
+        lines.append(f"Module times come from {what}s timed per module (each module's "
+                     f"fastest of {repeat}; the fastest {what} {c.layers_total * 1e3:.3f} ms); "
+                     f"op groups and kernel classes from {instrumented}. FLOPs count "
+                     "multiply-adds.")
     else:
         lines.append(f"Per-op times come from {instrumented}. FLOPs count multiply-adds.")
     lines += [
