@@ -12,7 +12,7 @@ hooks on the modules asked for and nothing between their ops: summed per op, a l
 carried the instrumentation's cost and the colder caches it leaves every kernel, which tilted
 the layers of many small ops against those of a few large ones (benchmarks/bench_latency.py's
 median per-layer error on this project's 2-core build machine: 14% at one thread and 17% at
-two summed per op, 10% and 6% timed per module).
+two summed per op, 4-5% at both timed per module).
 """
 from __future__ import annotations
 
