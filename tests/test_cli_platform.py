@@ -105,6 +105,8 @@ def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFi
     assert typical.startswith("Typical case: median forward ")
     assert typical.endswith("in a plain Python process; the profile has no typical figure "
                             "(recalibrate for one).")
+    assert out.splitlines()[2].startswith("Module times come from forwards timed per module "
+                                          "(each module's fastest of 3; the fastest forward ")
     for heading in ("module", "op group", "kernel class"):
         assert any(line.startswith(heading) and "measured %" in line
                    for line in out.splitlines())

@@ -126,6 +126,7 @@ def test_layer_rows_come_from_forwards_timed_per_module() -> None:
     assert rows["(Stacked.forward)"] == pytest.approx(
         timed.modules[""] - rows["stem"] - rows["blocks"])
     assert result.layers_total == timed.modules[""] != result.measured_total
+    assert result.layers_per_module
 
 
 def test_without_module_times_a_layer_is_the_sum_of_its_ops() -> None:
@@ -138,4 +139,4 @@ def test_without_module_times_a_layer_is_the_sum_of_its_ops() -> None:
     by_module = timed.by_module()
     rows = {row.name: row.measured for row in result.layers}
     assert rows["blocks"] == pytest.approx(by_module["blocks"])
-    assert result.layers_total == result.measured_total
+    assert result.layers_total == result.measured_total and not result.layers_per_module

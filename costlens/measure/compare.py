@@ -59,6 +59,7 @@ class Comparison:
     forward_seconds: float  # the plain, uninstrumented forward: median over repeats
     fastest_seconds: float  # and its fastest run, which calibration's figures are
     estimated_forward: float  # the estimate of the whole forward, module calls included
+    layers_per_module: bool = False  # whether the layers were timed per module, not per op
 
 
 def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurement,
@@ -103,7 +104,8 @@ def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurem
     op_total = sum(op.seconds for op in measurement.ops)
     return Comparison(layers, groups, classes, op_total, per_module.get("", op_total),
                       estimate.seconds - estimate.module_call_seconds, analysis.totals.flops,
-                      measurement.seconds, measurement.fastest, estimate.seconds)
+                      measurement.seconds, measurement.fastest, estimate.seconds,
+                      bool(per_module))
 
 
 def timed_modules(analysis: Analysis, depth: int) -> set[str]:

@@ -72,7 +72,7 @@ def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: 
         lines.append(typical.line(repeat, what))
     instrumented = (f"an instrumented run ({c.measured_total * 1e3:.3f} ms in all): compare "
                     "shares, not milliseconds")
-    if c.layers_total != c.measured_total:
+    if c.layers_per_module:
         lines.append(f"Module times come from {what}s timed per module (each module's "
                      f"fastest of {repeat}; the fastest {what} {c.layers_total * 1e3:.3f} ms); "
                      f"op groups and kernel classes from {instrumented}. FLOPs count "
