@@ -21,9 +21,8 @@ typical error with calibration's own spread is printed beside it. Per layer, `co
 bench`'s rows at depth 1 against the best-case estimate, over the rows that take at least 1%
 of the forward: each module's fastest time in forwards timed per module (marks in hooks on the
 rows' modules, nothing between their ops), one such forward per network in each of the same
-interleaved rounds. FLOPs alone get the best single
-scale (seconds per FLOP chosen to minimise their median error after the fact), which flatters
-them.
+interleaved rounds. FLOPs alone get the best single scale (seconds per FLOP chosen to minimise
+their median error after the fact), which flatters them.
 
 Targets, at each thread count: best case, at least 90% of the networks within 10% and every
 one within 20%; typical case, median absolute error at most 10%; per-layer median absolute
@@ -282,9 +281,7 @@ def _per_module(model: torch.nn.Module, inputs: Inputs, analysis: Analysis, cpu:
     each round's times added to `runs`; straight after an untimed plain forward, as the
     network's own work."""
     paths = timed_modules(analysis, 1)
-
-    def forward() -> object:
-        return model(*inputs.args, **inputs.kwargs)
+    forward = _forward(model, inputs).run
     return Work(lambda: runs.append(op_times.module_times(model, forward, cpu, paths)), forward)
 
 

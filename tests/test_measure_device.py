@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -122,3 +123,24 @@ def test_cuda_op_times_are_the_gaps_between_events_after_each_op(
         return seconds
     assert [clock.call(op, s) for s in (0.5, 0.25, 1.0)] == [0.5, 0.25, 1.0]
     assert clock.seconds() == pytest.approx([0.5, 0.25, 1.0])
+
+
+def test_a_cuda_timeline_gives_the_gpu_time_between_two_marks(fake_gpu: SimpleNamespace
+                                                              ) -> None:
+    timeline = device_for("cuda").timeline()
+    start = timeline.mark()
+    fake_gpu.now += 0.5
+    inner = timeline.mark()
+    fake_gpu.now += 0.25
+    end = timeline.mark()
+    assert timeline.seconds(start, end) == pytest.approx(0.75)
+    assert timeline.seconds(inner, end) == pytest.approx(0.25)
+
+
+def test_the_cpu_clock_leaves_out_the_time_between_calls() -> None:
+    """On the CPU an op's work is done inside its call: a pause between two calls is nobody's."""
+    clock = CPU().op_clock()
+    clock.call(lambda: None)
+    time.sleep(0.05)
+    clock.call(lambda: None)
+    assert max(clock.seconds()) < 0.05

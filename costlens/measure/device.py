@@ -1,7 +1,7 @@
 """The kinds of device costlens measures on, one class each.
 
 Everything in which measuring on one kind differs from another (how to wait for its work, how
-to time one op, what fills it, what calibration runs on it) is a member of its class, so the
+to mark its timeline, what fills it, what calibration runs on it) is a member of its class, so the
 measuring code has no branch on a device's kind and a new kind is one new class in DEVICES.
 
 torch is imported inside the methods that need it: the command line takes its `--device`
@@ -23,19 +23,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class OpClock(ABC):
-    """Times the ops of one forward, in the order they are called: each op runs through `call`,
-    and `seconds` gives their times once the forward is over and the device synchronized."""
-
-    @abstractmethod
-    def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run one op, timing it."""
-
-    @abstractmethod
-    def seconds(self) -> list[float]:
-        """The time of each op, in call order."""
-
-
 class Timeline(ABC):
     """Marks set on a device's timeline during a run: `seconds` gives the device's time
     between two of them once the run is over and the device synchronized."""
@@ -47,6 +34,32 @@ class Timeline(ABC):
     @abstractmethod
     def seconds(self, start: int, end: int) -> float:
         """The time between marks `start` and `end`."""
+
+
+class OpClock:
+    """Times the ops of one forward on a device's timeline, in call order: each op runs through
+    `call`, and `seconds` gives their times once the forward is over and the device
+    synchronized. Where a call only launches the op (`gaps`: a device whose fixed costs overlap
+    the kernels before them), an op's time is the gap since the mark after the op before, so the
+    device's timeline is split among the ops, its idle waits included; else it is its call's."""
+
+    def __init__(self, timeline: Timeline, gaps: bool) -> None:
+        self.timeline = timeline
+        self.gaps = gaps
+        self.spans: list[tuple[int, int]] = []
+        self.last = timeline.mark()  # the clock's start
+
+    def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run one op, timing it."""
+        start = self.last if self.gaps else self.timeline.mark()
+        out = func(*args, **kwargs)
+        self.last = self.timeline.mark()
+        self.spans.append((start, self.last))
+        return out
+
+    def seconds(self) -> list[float]:
+        """The time of each op, in call order."""
+        return [self.timeline.seconds(start, end) for start, end in self.spans]
 
 
 class Device(ABC):
@@ -95,9 +108,9 @@ class Device(ABC):
         """Work items that fill the device at `threads` intra-op threads: fewer leave part of
         it idle (a profile's saturation)."""
 
-    @abstractmethod
     def op_clock(self) -> OpClock:
         """A clock for the ops of one forward, started now."""
+        return OpClock(self.timeline(), gaps=self.overlap)
 
     @abstractmethod
     def timeline(self) -> Timeline:
@@ -140,9 +153,6 @@ class CPU(Device):
     def lanes(self, threads: int) -> float:
         """Threads x 16 float lanes (one AVX-512 register)."""
         return float(threads * 16)
-
-    def op_clock(self) -> OpClock:
-        return _CallTimes()
 
     def timeline(self) -> Timeline:
         return _WallMarks()
@@ -188,49 +198,8 @@ class CUDA(Device):
         per_processor = getattr(properties, "max_threads_per_multi_processor", 2048)
         return float(properties.multi_processor_count * per_processor)
 
-    def op_clock(self) -> OpClock:
-        return _EventGaps()
-
     def timeline(self) -> Timeline:
         return _EventMarks()
-
-
-class _CallTimes(OpClock):
-    """The wall-clock time of each call: on the CPU an op's work is done inside its call."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        start = time.perf_counter()
-        out = func(*args, **kwargs)
-        self.times.append(time.perf_counter() - start)
-        return out
-
-    def seconds(self) -> list[float]:
-        return self.times
-
-
-class _EventGaps(OpClock):
-    """The gaps between CUDA events recorded after each op: a call only launches a kernel, so
-    the GPU's timeline is split among the ops, its idle waits for the CPU included."""
-
-    def __init__(self) -> None:
-        import torch
-        self.event = torch.cuda.Event
-        self.events = [self.event(enable_timing=True)]
-        self.events[0].record()
-
-    def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        out = func(*args, **kwargs)
-        event = self.event(enable_timing=True)
-        event.record()
-        self.events.append(event)
-        return out
-
-    def seconds(self) -> list[float]:
-        return [before.elapsed_time(after) / 1e3
-                for before, after in zip(self.events, self.events[1:])]
 
 
 class _WallMarks(Timeline):
