@@ -13,16 +13,16 @@ machine. A network's forward is timed straight after an untimed one (its steady 
 profile is fitted on the calibration workloads alone (its typical case on a page fault's cost
 and a layer sequence's spread), and the estimate (a roofline per op on it; nothing fitted to
 these networks) is set beside the measurement. The typical case of each network is then
-measured as a user measures it: the median of its forwards in plain Python processes
-(measure/plain_run.py; 3 processes of 5 forwards, at different moments). The spread moves with
-other tenants' load, so it is measured again between those processes, as calibration measures
-it (the layer sequence's median over its fastest), and the typical estimate uses that one; the
-typical error with calibration's own spread is printed beside it. Per layer, `costlens
-bench`'s rows at depth 1 against the best-case estimate, over the rows that take at least 1%
-of the forward: each module's fastest time in forwards timed per module (marks in hooks on the
-rows' modules, nothing between their ops), one such forward per network in each of the same
-interleaved rounds. FLOPs alone get the best single scale (seconds per FLOP chosen to minimise
-their median error after the fact), which flatters them.
+measured as a user measures it: the median of its forwards in a plain Python process
+(measure/plain_run.py), the middle one of 5 such processes started at different moments. The
+spread moves with other tenants' load, so it is measured again between those processes, as
+calibration measures it (the layer sequence's median over its fastest), and the typical
+estimate uses that one; the typical error with calibration's own spread is printed beside it.
+Per layer, `costlens bench`'s rows at depth 1 against the best-case estimate, over the rows
+that take at least 1% of the forward: each module's fastest time in forwards timed per module
+(marks in hooks on the rows' modules, nothing between their ops), one such forward per network
+in each of the same interleaved rounds. FLOPs alone get the best single scale (seconds per FLOP
+chosen to minimise their median error after the fact), which flatters them.
 
 Targets, at each thread count: best case, at least 90% of the networks within 10% and every
 one within 20%; typical case, median absolute error at most 10%; per-layer median absolute
@@ -53,7 +53,7 @@ from costlens.measure.calibrate import SEQUENCE, Plan  # noqa: E402
 from costlens.measure.compare import compare, timed_modules  # noqa: E402
 from costlens.measure.device import CPU  # noqa: E402
 from costlens.measure.guidelines import GUIDELINES, experiments  # noqa: E402
-from costlens.measure.plain_run import typical_runs  # noqa: E402
+from costlens.measure.plain_run import typical_seconds  # noqa: E402
 from costlens.measure.stats import best_scale, relative_errors, spearman  # noqa: E402
 from costlens.measure.timing import Work, interleaved, threads  # noqa: E402
 from costlens.tracing.inputs import Inputs  # noqa: E402
@@ -82,7 +82,7 @@ NETWORKS: dict[str, str] = {
     "Llama tiny (seq 256)": "llama.py:llama(size='tiny', seq=256, device='cpu', cache=False)",
 }
 EXAMPLES = ROOT / "examples"
-TYPICAL_PASSES, TYPICAL_RUNS = 3, 5
+TYPICAL_PASSES, TYPICAL_RUNS = 5, 5
 PER_MODULE = "timed per module"
 LAYER_LEAST_SHARE = 0.01
 
@@ -225,9 +225,12 @@ def _guidelines(rows: list, measured: dict[str, float], estimates: dict[str, flo
 
 def _typical(count: int, sequence: tuple[Work, float] | None
              ) -> tuple[dict[str, float], float | None]:
-    """Each network's median forward over TYPICAL_PASSES plain child processes of
-    TYPICAL_RUNS forwards each, the passes over all networks in turn: a burst of other
-    tenants' load lands on a few runs of each rather than on all of one network's.
+    """Each network's typical process: the median over TYPICAL_PASSES plain child processes
+    of each one's median of TYPICAL_RUNS forwards, the passes over all networks in turn. A user
+    quotes one process's median; which one they get depends on other tenants' load, which here
+    comes in bursts of seconds: one process of a network ran at 2.7x its best and the next two
+    at 1.6x and 1.35x. Pooling all forwards lets one such burst move the figure; the middle
+    process stands for the process a user typically sees.
 
     With `sequence` (calibration's layer sequence and its fastest time in the calibration
     rounds), also the spread those processes saw: after each of them, the sequence is timed
@@ -235,15 +238,15 @@ def _typical(count: int, sequence: tuple[Work, float] | None
     the fastest. It is the profile's typical_spread measured as calibration measures it, at the
     moments the networks ran: on this shared machine a plain process's median over its best
     moved from 1.0x to 2.0x between runs of this script with other tenants' load."""
-    runs: dict[str, list[float]] = {name: [] for name in NETWORKS}
+    medians: dict[str, list[float]] = {name: [] for name in NETWORKS}
     beside: list[float] = []
     for _ in range(TYPICAL_PASSES):
         for name, target in NETWORKS.items():
-            runs[name] += typical_runs([str(EXAMPLES / target)], count, TYPICAL_RUNS)
+            medians[name].append(typical_seconds([str(EXAMPLES / target)], count, TYPICAL_RUNS))
             if sequence is not None:
                 beside += [_seconds(sequence[0]) for _ in range(TYPICAL_RUNS)]
     spread = round(statistics.median(beside) / sequence[1], 4) if sequence else None
-    return {name: statistics.median(times) for name, times in runs.items()}, spread
+    return {name: statistics.median(times) for name, times in medians.items()}, spread
 
 
 def _seconds(work: Work) -> float:
