@@ -14,7 +14,6 @@ from helpers import CEILINGS, made_up_profile
 from torch import nn
 
 from costlens.api import analyze
-from costlens.latency.allocator import PAGE
 from costlens.latency.classes import PROFILED_CLASSES, KernelClass, kernel_class
 from costlens.latency.profile import Profile, Sample, load_profile
 from costlens.latency.roofline import op_seconds, roofline_seconds
@@ -192,7 +191,7 @@ def test_fixed_costs_are_the_warm_ones_scaled_by_the_stream(plan: Plan) -> None:
     seconds[STREAM] = 1.5 * mean
     seconds[BANDWIDTH] = plan.bandwidth.bytes / 10e9
     seconds[TOUCHED_PAGES] = 2e-3
-    seconds[FRESH_PAGES] = 2e-3 + plan.sizes[FRESH_PAGES] // PAGE * 1.5e-6
+    seconds[FRESH_PAGES] = 2e-3 + plan.pages.count * 1.5e-6
     runs = {name: [value] for name, value in seconds.items()}
     runs[SEQUENCE] = [0.1, 0.11, 0.12]  # fastest first
     fitted = plan.fit(runs)

@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import itertools
 import math
+import mmap
 import random
 import statistics
 import time
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..api import analyze
-from ..latency.allocator import PAGE
+from ..latency.allocator import ALIGNMENT_SLACK, MMAP_THRESHOLD, PAGE
 from ..latency.classes import (
     PROFILED_CLASSES,
     KernelClass,
@@ -417,10 +418,10 @@ class Plan:
         if device.name == CPU.name:  # what the typical case needs (see fit)
             self.works[SEQUENCE] = Work(_layer_sequence(self.cases[:len(batch_1)]))
             self.sizes[SEQUENCE] = sum(sample.mac_bytes for sample in self.samples[:len(batch_1)])
-            pages = _Pages()
-            self.works[FRESH_PAGES] = Work(pages.fresh)
-            self.works[TOUCHED_PAGES] = Work(pages.touched)
-            self.sizes[FRESH_PAGES] = self.sizes[TOUCHED_PAGES] = pages.bytes
+            self.pages = _Pages([_output_bytes(case) for case in batch_1])
+            self.works[FRESH_PAGES] = Work(self.pages.fresh)
+            self.works[TOUCHED_PAGES] = Work(self.pages.touched)
+            self.sizes[FRESH_PAGES] = self.sizes[TOUCHED_PAGES] = self.pages.bytes
             self.subnormals = _Subnormals()
             for name, (work, size) in self.subnormals.works().items():
                 self.works[name], self.sizes[name] = work, size
@@ -437,8 +438,8 @@ class Plan:
         seconds = {work: timings[0] for work, timings in runs.items()}
         page_fault_s = spread = subnormal_mac_s = subnormal_exp_s = None
         if SEQUENCE in runs:
-            pages = self.sizes[FRESH_PAGES] // PAGE
-            page_fault_s = max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0) / pages
+            page_fault_s = (max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0)
+                            / self.pages.count)
             spread = round(statistics.median(runs[SEQUENCE]) / seconds[SEQUENCE], 4)
             subnormal_mac_s, subnormal_exp_s = self.subnormals.costs(seconds)
         warm = {kind: seconds[_tiny(kind)] for kind in tiny_layers()}
@@ -491,21 +492,42 @@ def _layer_sequence(cases: Sequence[Case]) -> Callable[[], None]:
 
 
 class _Pages:
-    """A fill of memory fresh from the system, every page faulted in (a block beyond glibc's
-    largest mmap threshold is mapped for each allocation and unmapped when freed), and the same
-    fill of a block already touched: their difference over the pages is one fault's cost."""
+    """Fresh memory as a plain process gets it for a layer's output, and the same writes to
+    memory already touched: their difference over the pages is one page fault's cost, with
+    the mapping and unmapping that come with it.
 
-    ELEMENTS = 1 << 24  # 64 MiB of float32, twice the largest mmap threshold
+    glibc serves a request from the mmap threshold (128 KiB at first) up with a mapping of its
+    own and unmaps it when freed, so a forward faults its activations in again; a layer's
+    output at batch 1 takes 128 KiB to a few MiB. Each distinct output size of the batch-1
+    calibration layers that reaches the threshold is mapped, written by a PyTorch kernel at
+    the profile's thread count, and unmapped. On this project's build machine these blocks cost
+    1.2 us a page at one thread and 1.35 us at two, mapping and unmapping included, where one
+    64 MiB block, whose fill splits its faults between the threads, cost 1.2 us and 0.8 us: in
+    networks run at two threads a fault cost 1.3-1.6 us."""
 
-    def __init__(self) -> None:
-        self.block = torch.zeros(self.ELEMENTS)
-        self.bytes = self.ELEMENTS * self.block.element_size()
+    def __init__(self, output_bytes: Sequence[int]) -> None:
+        self.blocks = sorted({size for size in output_bytes
+                              if size + ALIGNMENT_SLACK >= MMAP_THRESHOLD})
+        self.bytes = sum(self.blocks)
+        self.count = sum(-(-size // PAGE) for size in self.blocks)
+        self.kept = torch.zeros(max(self.blocks), dtype=torch.uint8)
 
     def fresh(self) -> None:
-        torch.empty(self.ELEMENTS).fill_(1.0)
+        for size in self.blocks:
+            with mmap.mmap(-1, size) as mapping:
+                block = torch.frombuffer(mapping, dtype=torch.uint8)
+                block.fill_(1)
+                del block  # the mapping closes only once nothing views it
 
     def touched(self) -> None:
-        self.block.fill_(1.0)
+        for size in self.blocks:
+            self.kept[:size].fill_(1)
+
+
+def _output_bytes(case: Case) -> int:
+    """The bytes of a case's output, the storage a network's forward allocates for it."""
+    output = case.layer()(*case.inputs())
+    return output.nbytes if isinstance(output, torch.Tensor) else 0
 
 
 class _Subnormals:
