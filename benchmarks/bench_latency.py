@@ -1,28 +1,27 @@
 """How well costlens predicts the latency of the example networks, best case and typical,
 at one thread and at the machine's default thread count, against FLOPs alone.
 
-Run ``python benchmarks/bench_latency.py`` (``--threads N`` for one thread count only;
-``--rounds N``, default 25; ``--save-profile STEM`` keeps the fitted profiles as STEM-Nt.json).
-At each thread count it builds ``costlens calibrate``'s workloads for this machine (none of
-them is one of these networks) and times them in the same interleaved rounds as the real
-forward of every example network and of every row of the paper's Tables 1-4 (CPU widths), at
-batch 1, eval, no_grad: each round times every workload once, and each figure is the fastest of
-the rounds, freed memory kept, as calibration's own are (the best case). This machine's speed
-drifts by tens of percent over seconds, so only workloads timed side by side see the same
-machine. A network's forward is timed straight after an untimed one (its steady state). The
-profile is fitted on the calibration workloads alone (its typical case on a page fault's cost
-and a layer sequence's spread), and the estimate (a roofline per op on it; nothing fitted to
-these networks) is set beside the measurement. The typical case of each network is then
-measured as a user measures it: the median of its forwards in a plain Python process
-(measure/plain_run.py), the middle one of 5 such processes started at different moments. The
-spread moves with other tenants' load, so it is measured again between those processes, as
-calibration measures it (the layer sequence's median over its fastest), and the typical
-estimate uses that one; the typical error with calibration's own spread is printed beside it.
-Per layer, `costlens bench`'s rows at depth 1 against the best-case estimate, over the rows
-that take at least 1% of the forward: each module's fastest time in forwards timed per module
-(marks in hooks on the rows' modules, nothing between their ops), one such forward per network
-in each of the same interleaved rounds. FLOPs alone get the best single scale (seconds per FLOP
-chosen to minimise their median error after the fact), which flatters them.
+Run ``python benchmarks/bench_latency.py`` (``--threads N`` for one thread count only; ``--rounds
+N``, default 25; ``--save-profile STEM`` keeps the fitted profiles as STEM-Nt.json). At each thread
+count it builds ``costlens calibrate``'s workloads for this machine (none of them is one of these
+networks) and times them in the same interleaved rounds as the real forward of every example
+network and of every row of the paper's Tables 1-4 (CPU widths), at batch 1, eval, no_grad: each
+round times every workload once, and each figure is the lower quartile of the rounds
+(timing.best_of), freed memory kept, as calibration's own are (the best case). This machine's speed
+drifts by tens of percent over seconds, so only workloads timed side by side see the same machine.
+A network's forward is timed straight after an untimed one (its steady state). The profile is
+fitted on the calibration workloads alone (its typical case on a page fault's cost and a layer
+sequence's spread), and the estimate (a roofline per op on it; nothing fitted to these networks) is
+set beside the measurement. The typical case of each network is then measured as a user measures
+it: the median of its forwards in a plain Python process (measure/plain_run.py), the middle one of
+5 such processes started at different moments. The spread moves with other tenants' load, so it is
+measured again between those processes, as calibration measures it (the layer sequence's median
+over its best case), and the typical estimate uses that one; the typical error with calibration's
+own spread is printed beside it. Per layer, `costlens bench`'s rows at depth 1 against the
+best-case estimate, over the rows that take at least 1% of the forward: each module's best case in
+forwards timed per module (marks in hooks on the rows' modules, nothing between their ops), one
+such forward per network in each of the same interleaved rounds. FLOPs alone get the best single
+scale (seconds per FLOP chosen to minimise their median error after the fact), which flatters them.
 
 Targets, at each thread count: best case, at least 90% of the networks within 10% and every
 one within 20%; typical case, median absolute error at most 10%; per-layer median absolute
@@ -55,7 +54,7 @@ from costlens.measure.device import CPU  # noqa: E402
 from costlens.measure.guidelines import GUIDELINES, experiments  # noqa: E402
 from costlens.measure.plain_run import typical_seconds  # noqa: E402
 from costlens.measure.stats import best_scale, relative_errors, spearman  # noqa: E402
-from costlens.measure.timing import Work, interleaved, threads  # noqa: E402
+from costlens.measure.timing import Work, best_of, interleaved, threads  # noqa: E402
 from costlens.tracing.inputs import Inputs  # noqa: E402
 from costlens.tracing.load import load, model_inputs  # noqa: E402
 
@@ -134,8 +133,8 @@ def run_at(count: int, options: argparse.Namespace) -> bool:
             runs = interleaved({**plan.works, **works, **layer_works}, cpu, rounds=options.rounds,
                                sizes=plan.sizes, statistic=sorted)
             profile = plan.fit(runs)
-            measured = {name: runs[name][0] for name in works}
-            sequence = (plan.works[SEQUENCE], runs[SEQUENCE][0])
+            measured = {name: best_of(runs[name]) for name in works}
+            sequence = (plan.works[SEQUENCE], best_of(runs[SEQUENCE]))
         typical, beside = _typical(count, sequence)
         layers = {name: _layer_errors(analyses[name], profile, per_module[name])
                   for name in NETWORKS}
@@ -232,10 +231,10 @@ def _typical(count: int, sequence: tuple[Work, float] | None
     at 1.6x and 1.35x. Pooling all forwards lets one such burst move the figure; the middle
     process stands for the process a user typically sees.
 
-    With `sequence` (calibration's layer sequence and its fastest time in the calibration
+    With `sequence` (calibration's layer sequence and its best case in the calibration
     rounds), also the spread those processes saw: after each of them, the sequence is timed
     TYPICAL_RUNS times in this process, and the spread is the median of all those times over
-    the fastest. It is the profile's typical_spread measured as calibration measures it, at the
+    its best case. It is the profile's typical_spread measured as calibration measures it, at the
     moments the networks ran: on this shared machine a plain process's median over its best
     moved from 1.0x to 2.0x between runs of this script with other tenants' load."""
     medians: dict[str, list[float]] = {name: [] for name in NETWORKS}
@@ -291,10 +290,10 @@ def _per_module(model: torch.nn.Module, inputs: Inputs, analysis: Analysis, cpu:
 def _layer_errors(analysis: Analysis, profile: Profile, runs: list[dict[str, float]]
                   ) -> list[float]:
     """|error| of the best-case estimate of each of bench's rows at depth 1 that takes at
-    least LAYER_LEAST_SHARE of the forward, against the row's fastest time per module over the
+    least LAYER_LEAST_SHARE of the forward, against the row's best case per module over the
     rounds (`runs`)."""
     latency = estimate(analysis, profile, typical=False)
-    timed = op_times.Measurement((), 0.0, 0.0, op_times.fastest_per_module(runs))
+    timed = op_times.Measurement((), 0.0, 0.0, op_times.best_per_module(runs))
     comparison = compare(analysis, latency, timed, 1)
     return [abs(row.estimated / row.measured - 1) for row in comparison.layers
             if row.measured >= LAYER_LEAST_SHARE * comparison.layers_total]

@@ -4,7 +4,7 @@ beside the estimate's figure with and without the kernel-reuse rule (latency/col
 Run ``python benchmarks/bench_norm_cost.py --platform PROFILE`` (a profile of this machine, at
 ``--threads N``, default 1). Per network, its forward and the same forward with every
 BatchNorm2d replaced by nn.Identity are timed in the same interleaved rounds (timing.interleaved:
-each the fastest of 25, straight after an untimed call); their difference is what the batch
+each the lower quartile of 25, straight after an untimed call); their difference is what the batch
 norms cost where they stand. Per-op timing cannot say this: the instrumentation between ops
 changes how warm each kernel finds the core.
 """
@@ -48,14 +48,14 @@ def main() -> None:
         for name, (model, inputs) in built.items():
             works[name] = _forward(model, inputs)
             works[f"{name} without norms"] = _forward(_without_norms(model), inputs)
-        fastest = interleaved(works, CPU())
+        best = interleaved(works, CPU())
         for name, (model, inputs) in built.items():
             analysis = analyze(model, inputs)
-            measured = fastest[name] - fastest[f"{name} without norms"]
+            measured = best[name] - best[f"{name} without norms"]
             estimated = [sum(op.seconds for op in estimate(analysis, p, typical=False).ops
                              if op.kernel_class is KernelClass.NORMALIZATION)
                          for p in (profile, without_rule)]
-            rows.append((name, f"{1e3 * fastest[name]:.2f}", f"{1e3 * measured:.2f}",
+            rows.append((name, f"{1e3 * best[name]:.2f}", f"{1e3 * measured:.2f}",
                          *(f"{1e3 * e:.2f} ({100 * (e / measured - 1):+.0f}%)"
                            for e in estimated)))
     print(f"{profile.name}, {options.threads} thread(s); batch norms' time in ms")

@@ -167,8 +167,8 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
                            help="where to write the profile (default platform-DEVICE-Nt.json)")
     calibrate.add_argument("--name", help="the profile's name (default DEVICE-Nt)")
     calibrate.add_argument("--rounds", type=_positive, default=ROUNDS,
-                           help="timing rounds; each figure is the fastest of them (default "
-                                f"{ROUNDS}; more rounds, luckier figures)")
+                           help="timing rounds; each figure is their lower quartile (default "
+                                f"{ROUNDS})")
     calibrate.add_argument("--list", action="store_true",
                            help="list the built-in profiles (device, threads, date, how each "
                                 "was calibrated) and exit")
@@ -181,16 +181,17 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         description="Run TARGET for real (eval, no_grad; with --train-step a training step), "
                     "time every op, and print per layer, per op group and per kernel class "
                     "the measured time beside the estimate and the FLOPs share, with each "
-                    "predictor's rank correlation; and the whole run's best case (fastest, "
-                    "freed memory kept) and, on a CPU for a forward, its typical case (the "
-                    "median in a plain child process), each beside its estimate.")
+                    "predictor's rank correlation; and the whole run's best case (the lower "
+                    "quartile of its runs, freed memory kept) and, on a CPU for a forward, its "
+                    "typical case (the median in a plain child process), each beside its "
+                    "estimate.")
     bench.add_argument("target", metavar="TARGET", help=_TARGET_HELP)
     _add_input_options(bench, debug=False, train=False)  # inference, or a training step:
     add_step_options(bench)
     _add_device_options(bench)
     bench.add_argument("--repeat", type=_positive, default=10,
                        help="timed runs after warm-up; figures are medians, the forward's "
-                            "fastest run too (default 10)")
+                            "and each module's lower quartile too (default 10)")
     bench.add_argument("--depth", type=_positive, default=1,
                        help="module depth of the per-layer rows (default 1)")
     bench.set_defaults(handler=_bench)

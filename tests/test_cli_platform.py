@@ -100,13 +100,14 @@ def test_bench_sets_measured_beside_estimated_and_flops(capsys: pytest.CaptureFi
     assert main(["bench", SHUFFLENET, "--threads", "1", "--platform", "epyc-cpu-1t",
                  "--repeat", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ShuffleNetV2, best case: fastest forward ")
+    assert out.startswith("ShuffleNetV2, best case: forward ")
+    assert ", the lower quartile of 3 runs, freed memory kept (median " in out.splitlines()[0]
     typical = out.splitlines()[1]
     assert typical.startswith("Typical case: median forward ")
     assert typical.endswith("in a plain Python process; the profile has no typical figure "
                             "(recalibrate for one).")
     assert out.splitlines()[2].startswith("Module times come from forwards timed per module "
-                                          "(each module's fastest of 3; the fastest forward ")
+                                          "(each module's lower quartile of 3; the forward's ")
     for heading in ("module", "op group", "kernel class"):
         assert any(line.startswith(heading) and "measured %" in line
                    for line in out.splitlines())

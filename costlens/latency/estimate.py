@@ -1,8 +1,8 @@
 """Predicted latency of an analysed model on a profiled platform.
 
 Every op is timed by the roofline model (roofline.py) at the network's coldness; every
-nn.Module call adds its own fixed cost. That is the best case, the fastest of many runs with
-freed memory kept, as calibration measures. The typical case, the median a plain Python
+nn.Module call adds its own fixed cost. That is the best case, the lower quartile of many runs
+with freed memory kept, as calibration measures. The typical case, the median a plain Python
 process gives, is it times the profile's typical_spread, plus the page faults each op takes
 there (allocator.py) at the profile's page_fault_s, where the profile has them. With
 `fuse`, the model is costed as an inference engine runs it (fusion.py): batch norm folded
@@ -29,7 +29,7 @@ from .subnormals import subnormal_mask
 
 TYPICAL, BEST = "typical", "best"
 CASE_WORDS = {TYPICAL: "typical: the median of a plain Python process",
-              BEST: "best: the fastest run, freed memory kept"}
+              BEST: "best: the lower quartile of repeated runs, freed memory kept"}
 
 
 @dataclass(frozen=True)

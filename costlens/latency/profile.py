@@ -78,11 +78,11 @@ class Profile:
     cold fixed cost above is the warm one times this factor.
     overlap: whether the fixed per-op cost overlaps the kernel's run (a GPU's asynchronous
     launches) rather than adding to it (a CPU, where the same core does both).
-    page_fault_s, typical_spread: what turns the best case the rates above give (the fastest
-    of many runs, freed memory kept) into the typical case a user's script measures (a plain
-    Python process, the median of repeated runs): the time of one page fault, which a plain
-    process takes for every page its allocator hands back and takes again (latency/
-    allocator.py), and the median over the fastest of a network-length run. None: not measured
+    page_fault_s, typical_spread: what turns the best case the rates above give (the lower
+    quartile of many runs, freed memory kept) into the typical case a user's script measures
+    (a plain Python process, the median of repeated runs): the time of one page fault, which a
+    plain process takes for every page its allocator hands back and takes again (latency/
+    allocator.py), and the median over the best case of a network-length run. None: not measured
     (a GPU, or a profile from before costlens measured them): the estimate is the best case.
     subnormal_mac_s, subnormal_exp_s: the extra time of one multiply-add with a subnormal
     operand and of one softmax weight that comes out subnormal (latency/subnormals.py); an x86

@@ -7,7 +7,8 @@ streaming copy, each call timed where it stands (timing.interleaved), in a new o
 round that keeps layers of about one size together, as a network's ops are. A layer runs cold
 as a large network runs it, once, its weights and code last used a round of other layers ago;
 and warm as a small network runs it, straight after a few calls of itself. Both find their
-input just written, as the op before a layer leaves it. A figure is the fastest of the rounds.
+input just written, as the op before a layer leaves it. A figure is the lower quartile of the
+rounds (timing.best_of).
 
 Each sample's FLOPs, MAC bytes and parallelism come from costlens's own trace of the layer, so
 the estimate reads the figures the fit was made on. Per class a grid search finds the FLOP
@@ -42,7 +43,7 @@ from ..latency.classes import (
 )
 from ..latency.profile import ClassRate, Profile, Sample
 from .device import CPU, Device
-from .timing import ROUNDS, Work, interleaved, threads
+from .timing import ROUNDS, Work, best_of, interleaved, threads
 
 WARM_UP_CALLS = 3  # untimed calls before a warm timing
 
@@ -350,8 +351,8 @@ def tiny_layers() -> dict[KernelClass | str, tuple[nn.Module, tuple[torch.Tensor
 
 MODULE_CALL = "module call"
 METHOD = ("one calibration network, every layer timed where it stands, cold and warm; each "
-          "figure the fastest of the rounds; samples with shape features; the typical case "
-          "from a page fault's cost and a layer sequence's median over its fastest")
+          "figure the lower quartile of the rounds; samples with shape features; the typical "
+          "case from a page fault's cost and a layer sequence's median over its lower quartile")
 COLD, WARM, TINY, STREAM = "cold", "warm", "tiny", "tiny stream"
 STREAM_REPEATS = 4
 BANDWIDTH = "memory bandwidth"
@@ -432,10 +433,10 @@ class Plan:
     def fit(self, runs: dict[str, list[float]], name: str | None = None) -> Profile:
         """The profile the workloads' timings give: per workload, its time in each round,
         fastest first (timing.interleaved with statistic=sorted). Rates and fixed costs come
-        from the fastest (the best case). On a CPU, the typical case: the page fault's cost
-        from FRESH_PAGES over TOUCHED_PAGES, and the spread from the layer sequence, a run of
-        a network's length and kind (its median over its fastest)."""
-        seconds = {work: timings[0] for work, timings in runs.items()}
+        from their best case (timing.best_of). On a CPU, the typical case: the page fault's
+        cost from FRESH_PAGES over TOUCHED_PAGES, and the spread from the layer sequence, a run
+        of a network's length and kind (its median over its best case)."""
+        seconds = {work: best_of(timings) for work, timings in runs.items()}
         page_fault_s = spread = subnormal_mac_s = subnormal_exp_s = None
         if SEQUENCE in runs:
             page_fault_s = (max(seconds[FRESH_PAGES] - seconds[TOUCHED_PAGES], 0.0)
@@ -594,8 +595,8 @@ def _batched(case: Case, batch: int) -> Case:
 
 
 class _Bandwidth:
-    """A streaming copy between buffers far beyond the cache: its fastest time gives the memory
-    bandwidth, what the device can do (other tenants of a shared machine only take from it)."""
+    """A streaming copy between buffers far beyond the cache: its best time gives the memory
+    bandwidth, what the device can do (other tenants of a shared machine mostly take from it)."""
 
     def __init__(self, device: Device) -> None:
         elements = device.bandwidth_elements

@@ -57,7 +57,7 @@ class Comparison:
     estimated_total: float  # sum of the per-op estimates (module calls apart)
     flops_total: int
     forward_seconds: float  # the plain, uninstrumented forward: median over repeats
-    fastest_seconds: float  # and its fastest run, which calibration's figures are
+    best_seconds: float  # and its best case (timing.best_of), as calibration's figures are
     estimated_forward: float  # the estimate of the whole forward, module calls included
     layers_per_module: bool = False  # whether the layers were timed per module, not per op
 
@@ -104,7 +104,7 @@ def compare(analysis: Analysis, estimate: LatencyEstimate, measurement: Measurem
     op_total = sum(op.seconds for op in measurement.ops)
     return Comparison(layers, groups, classes, op_total, per_module.get("", op_total),
                       estimate.seconds - estimate.module_call_seconds, analysis.totals.flops,
-                      measurement.seconds, measurement.fastest, estimate.seconds,
+                      measurement.seconds, measurement.best, estimate.seconds,
                       bool(per_module))
 
 

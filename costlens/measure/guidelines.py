@@ -93,8 +93,8 @@ def experiments(platform: str, column: int = 0, batch: int = 1
 def run_guidelines(profile: Profile, device: Device, column: int = 0, batch: int = 1,
                    rounds: int = ROUNDS) -> tuple[list[Row], list[Verdict]]:
     """Measure and estimate every row (under the caller's thread count and no_grad). A row's
-    time is its fastest forward over the rounds, each straight after an untimed one (its
-    steady state), as calibration times its layers."""
+    time is its best forward over the rounds (timing.best_of), each straight after an untimed
+    one (its steady state), as calibration times its layers."""
     plan = experiments(device.paper_platform, column, batch)
     works = {}
     estimated = {}

@@ -30,7 +30,7 @@ from ..graph import module_ancestors
 from ..tracing.inputs import Inputs
 from ..tracing.step import TrainStep, loss_of, make_optimizer
 from .device import Device
-from .timing import Work, interleaved, keep_freed_memory
+from .timing import Work, best_of, interleaved, keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,14 @@ class TimedOp:
 @dataclass(frozen=True)
 class Measurement:
     """Median per-op times over repeats (in execution order) and the plain forward time: the
-    median over repeats and the fastest (what calibration's figures are: see timing). For a
-    forward, `modules`: the modules asked for, each one's time per forward (its calls summed)
-    in forwards timed per module, the fastest over repeats (the best case, as the estimate
-    beside it is); under "" the whole forward's."""
+    median over repeats and the best case (what calibration's figures are: timing.best_of).
+    For a forward, `modules`: the modules asked for, each one's time per forward (its calls
+    summed) in forwards timed per module, the best case over repeats (as the estimate beside
+    it is); under "" the whole forward's."""
 
     ops: tuple[TimedOp, ...]
     seconds: float
-    fastest: float
+    best: float
     modules: dict[str, float] = field(default_factory=dict)
 
     def by_module(self) -> dict[str, float]:
@@ -186,18 +186,18 @@ def measure(model: nn.Module, inputs: Inputs, device: Device, repeat: int = 10,
         with torch.no_grad():
             for buffer, before in buffers:
                 buffer.copy_(before)
-    return Measurement(_median_ops(runs), statistics.median(plain), plain[0], timed)
+    return Measurement(_median_ops(runs), statistics.median(plain), best_of(plain), timed)
 
 
 def _module_times(model: nn.Module, run: Callable[[], object], device: Device,
                   paths: Collection[str], repeat: int) -> dict[str, float]:
     """Per module of `paths`, its time per forward (its calls summed) over `repeat` forwards
-    timed per module (see module_times), the fastest over the forwards (other tenants of a
-    shared machine only slow a module down, and a burst of them lands on some modules of a
-    forward and not on others); under "" the forward's. Nothing is timed without paths."""
+    timed per module (see module_times), the best case over the forwards (timing.best_of,
+    per module: a burst of other tenants' load lands on some modules of a forward and not on
+    others); under "" the forward's. Nothing is timed without paths."""
     if not any(path for path in paths):
         return {}
-    return fastest_per_module([module_times(model, run, device, paths) for _ in range(repeat)])
+    return best_per_module([module_times(model, run, device, paths) for _ in range(repeat)])
 
 
 def module_times(model: nn.Module, run: Callable[[], object], device: Device,
@@ -236,9 +236,10 @@ def module_times(model: nn.Module, run: Callable[[], object], device: Device,
     return times
 
 
-def fastest_per_module(runs: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Per module, its fastest time over forwards timed per module (module_times)."""
-    return {path: min(times[path] for times in runs) for path in runs[0]}
+def best_per_module(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per module, its best case (timing.best_of) over forwards timed per module
+    (module_times)."""
+    return {path: best_of([times[path] for times in runs]) for path in runs[0]}
 
 
 def _training_step(model: nn.Module, forward: Callable[[], object], step: TrainStep,

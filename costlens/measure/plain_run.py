@@ -1,11 +1,12 @@
 """Time work as a user times it: in a plain Python process, the median of repeated runs.
 
-Calibration and bench's per-op timing take the fastest of many interleaved runs in a process
-that keeps freed memory (timing.keep_freed_memory): the best case, steady and repeatable. A
-user's script runs with glibc's default malloc, which hands freed memory back to the system and
-faults it in again forward after forward, and quotes a median: the example networks ran 2-33%
-slower so on this project's Xeon build machine (one thread). So the typical case is measured
-where it happens, in a child process that changes nothing about the allocator:
+Calibration and bench's per-op timing take the lower quartile of many interleaved runs in a
+process that keeps freed memory (timing.keep_freed_memory): the best case, steady and
+repeatable. A user's script runs with glibc's default malloc, which hands freed memory back
+to the system and faults it in again forward after forward, and quotes a median: the example
+networks ran 2-33% slower so on this project's Xeon build machine (one thread). So the
+typical case is measured where it happens, in a child process that changes nothing about
+the allocator:
 
     python -m costlens.measure.plain_run TARGET [--input SHAPE ...] [--dtype D]
         [--trust-pickle] --threads N --repeat R

@@ -58,14 +58,14 @@ def _rate(value: float | None, unit: str) -> str:
 
 def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: str,
                  what: str = "forward", typical: Typical | None = None) -> str:
-    """bench's text: the best case (the fastest run, freed memory kept, as calibration
-    measures), the typical case where measured (a plain process's median), and per layer, op
-    group and kernel class the measured time beside the estimate."""
+    """bench's text: the best case (the lower quartile of the runs, freed memory kept, as
+    calibration measures), the typical case where measured (a plain process's median), and per
+    layer, op group and kernel class the measured time beside the estimate."""
     c = comparison
-    error = c.estimated_forward / c.fastest_seconds - 1 if c.fastest_seconds else 0.0
+    error = c.estimated_forward / c.best_seconds - 1 if c.best_seconds else 0.0
     lines = [
-        f"{model_type}, best case: fastest {what} {c.fastest_seconds * 1e3:.3f} ms of {repeat} "
-        f"runs, freed memory kept (median {c.forward_seconds * 1e3:.3f} ms); estimated "
+        f"{model_type}, best case: {what} {c.best_seconds * 1e3:.3f} ms, the lower quartile "
+        f"of {repeat} runs, freed memory kept (median {c.forward_seconds * 1e3:.3f} ms); estimated "
         f"{c.estimated_forward * 1e3:.3f} ms on {profile} ({error:+.1%}).",
     ]
     if typical is not None:
@@ -74,7 +74,7 @@ def render_bench(comparison: Comparison, model_type: str, repeat: int, profile: 
                     "shares, not milliseconds")
     if c.layers_per_module:
         lines.append(f"Module times come from {what}s timed per module (each module's "
-                     f"fastest of {repeat}; the fastest {what} {c.layers_total * 1e3:.3f} ms); "
+                     f"lower quartile of {repeat}; the {what}'s {c.layers_total * 1e3:.3f} ms); "
                      f"op groups and kernel classes from {instrumented}. FLOPs count "
                      "multiply-adds.")
     else:
