@@ -1,5 +1,6 @@
 """How cold each op runs: the network's weights against the core's cache, and for an op that
-streams one map, its kernel's reuse distance against the last-level cache."""
+streams maps still in the core's cache, its kernel's reuse distance against the last-level
+cache."""
 from __future__ import annotations
 
 import math
@@ -77,6 +78,31 @@ def test_an_op_on_one_map_is_as_cold_as_its_kernel_and_the_rest_as_the_network()
     assert by_class[KernelClass.CONV_1X1] == {1.0}  # its weights: the network misses the cache
     assert by_class[KernelClass.ELEMENTWISE] == {0.0, 1.0}  # the ReLUs warm; the add of two maps
     assert _coldness_by_class(None)[KernelClass.NORMALIZATION] == {1.0}
+
+
+class Gated(nn.Module):
+    """A stack of convs whose weights and maps miss a small cache, then a gate: its product
+    reads the stack's output, written two ops before, and the sigmoid's, written just now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*(layer for _ in range(6) for layer in (
+            nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())))
+        self.gate = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return y * torch.sigmoid(self.gate(y))
+
+
+def test_an_op_on_several_maps_is_as_cold_as_its_kernel_while_they_are_in_cache() -> None:
+    analysis = costlens.analyze(Gated().eval(), torch.randn(1, 8, 16, 16))
+    product = next(node.index for node in analysis.graph.nodes if node.packet == "aten.mul")
+    between = 2 * 8 * 16 * 16 * 4 + (8 * 8 + 8) * 4  # the gate conv's and sigmoid's traffic
+    for cache, expected in ((between, 0.0), (between - 1, 1.0)):
+        device = made_up_profile(cache_bytes=cache, last_level_cache_bytes=LAST_LEVEL)
+        assert device.coldness(working_set_bytes(analysis)) == 1
+        assert _op_coldness(analysis, device)[product] == expected
 
 
 def test_a_kernel_that_runs_once_a_forward_is_reused_a_forward_later() -> None:

@@ -187,10 +187,10 @@ def test_the_correction_follows_the_sample_of_the_same_shape() -> None:
         size_correction(old, KernelClass.CONV_GROUPED, flops, nbytes, features=narrow))
 
 
-def test_in_place_transcendental_and_biased_ops_are_told_apart() -> None:
+def test_in_place_and_transcendental_ops_are_told_apart() -> None:
     """A ReLU written over its input has a class of its own (no output buffer to fill), a SiLU
-    a feature of its own (one FLOP per element, as a ReLU, but several times its time), and so
-    has a matrix product that adds a bias (a pass over its output more)."""
+    a feature of its own (one FLOP per element, as a ReLU, but several times its time); a
+    matrix product is told apart by its inner dimension alone."""
     from costlens.latency.classes import op_features, shape_features
     from costlens.latency.profile import Sample
     seen = {}

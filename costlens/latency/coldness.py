@@ -12,12 +12,15 @@ a call of itself and 132 us after a 128 MB copy (calibration's cold figure); wit
 between its two calls it stayed warm up to 4 MB written and read, and was 0.12 of the way to
 cold at 7 MB, 0.33 at 15 MB, 0.53 at 30 MB. Inside MobileNet v2 its batch norms took half their
 cold estimate. So a normalization or element-wise op on one map (the op before has just written
-it) is as cold as its kernel's reuse distance against the last-level cache says, and never
-colder than the network. Everything else stays at the network's coldness: a conv's or matrix
-product's cold figure is mostly its weights coming from memory, and inside networks they ran no
-faster than it (MobileNet v2's 1x1 convs 15% slower at two threads); an op that also reads a
-map written earlier (a shortcut's add, a concatenation) or reduces one went cold sooner than
-its kernel's reuse distance says.
+it), or on maps each written within the core's cache's worth of traffic before it (a
+transformer's residual add and its norm's scaling, on maps of a few hundred KB), is as cold as
+its kernel's reuse distance against the last-level cache says, and never colder than the
+network: on an Intel Xeon (2 MB L2 a core) Llama tiny's products and sums of such maps ran at
+about 0.7x their cold estimate. Everything else stays at the network's coldness: a conv's or
+matrix product's cold figure is mostly its weights coming from memory, and inside networks they
+ran no faster than it (MobileNet v2's 1x1 convs 15% slower at two threads); an op that also
+reads a map written longer ago (a CNN's shortcut, a concatenation) or reduces one went cold
+sooner than its kernel's reuse distance says.
 """
 from __future__ import annotations
 
@@ -50,8 +53,8 @@ def working_set_bytes(analysis: Analysis) -> int:
 
 def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[float]:
     """Per op (in graph order), its coldness between 0 (warm) and 1 (cold): the `network`'s
-    (Profile.coldness of working_set_bytes), or for an op that streams one map
-    (_streams_one_map) the lesser of that and its kernel's: kernel_coldness of the bytes the
+    (Profile.coldness of working_set_bytes), or for an op that streams maps still in cache
+    (_streams_cached_maps) the lesser of that and its kernel's: kernel_coldness of the bytes the
     forward writes and the weights it reads between two runs of the same aten op (across the
     end of one forward and the start of the next, where the op runs once)."""
     nodes = analysis.graph.nodes
@@ -68,7 +71,8 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[fl
     for indices in runs.values():
         previous = indices[-1]
         for index in indices:
-            if _streams_one_map(nodes[index], analysis.ops[index].category):
+            if _streams_cached_maps(nodes[index], analysis.ops[index].category, before,
+                                    profile.cache_bytes):
                 between = before[index] - before[previous + 1]
                 if previous >= index:  # its last run was in the forward before
                     between += total
@@ -92,19 +96,26 @@ def kernel_coldness(reuse_bytes: int, last_level_cache_bytes: int | None) -> flo
     return min(1.0, math.log(reuse_bytes / warm_up_to) / math.log(32))
 
 
-def _streams_one_map(node: OpNode, category: Category) -> bool:
-    """Whether the op is a normalization or element-wise op on one activation (its other
-    tensors, if any, held by the model), whose input the op before has just written: its
-    data is warm, and how warm its kernel is decides its time. An op that also reads a map
-    written earlier (a shortcut's add, a gate's product, a concatenation) or reduces one
-    went cold sooner than its kernel's reuse distance says (bench_kernel_reuse.py: an add
-    and a mean half-way to cold by 7 MB, colder than after a 128 MB copy by 30 MB)."""
+def _streams_cached_maps(node: OpNode, category: Category, before: list[int],
+                         cache_bytes: int) -> bool:
+    """Whether the op is a normalization or element-wise op whose data is warm, so that how
+    warm its kernel is decides its time: it reads one activation (its other tensors, if any,
+    held by the model), which the op before has just written, or several, each written
+    within a cache's worth of traffic before it (`before`: the traffic ahead of each op), as a
+    transformer's residual add and its norm's scaling read maps of a few hundred KB written a
+    few ops earlier. An op that also reads a map written longer ago (a CNN's shortcut, a
+    concatenation's early pieces) or reduces one went cold sooner than its kernel's reuse
+    distance says (bench_kernel_reuse.py: an add of a map last written before a 128 MB copy
+    and a mean half-way to cold by 7 MB, colder than after the copy by 30 MB)."""
     if kernel_class(node, category) not in _STREAMING_CLASSES:
         return False
-    maps = {item.producer if item.producer is not None else item.origin
-            for item in node.inputs
-            if item.producer is not None or (item.origin or "").startswith("input:")}
-    return len(maps) == 1
+    producers = {item.producer for item in node.inputs if item.producer is not None}
+    inputs = {item.origin for item in node.inputs
+              if item.producer is None and (item.origin or "").startswith("input:")}
+    if len(producers) + len(inputs) == 1:
+        return True
+    written_at = [before[producer + 1] for producer in producers] + [0] * len(inputs)
+    return all(before[node.index] - at <= cache_bytes for at in written_at)
 
 
 def _written(analysis: Analysis) -> list[int]:
