@@ -12,16 +12,16 @@ bytes written and read between the two calls against this machine's last-level c
 """
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Callable
 
 import torch
+from micro import start
 from tabulate import tabulate
 
 from costlens.latency.coldness import kernel_coldness
 from costlens.measure.device import CPU
-from costlens.measure.timing import keep_freed_memory, threads
+from costlens.measure.timing import threads
 
 CHANNELS, SIZE, ROUNDS = 128, 28, 25
 BETWEEN = (0, 2, 8, 16, 32, 64)
@@ -29,11 +29,7 @@ COPY_ELEMENTS = 1 << 25  # 128 MB of float32
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1, metavar="N")
-    options = parser.parse_args()
-    keep_freed_memory()
-    torch.manual_seed(0)
+    thread_count = start(__doc__)
     source, target = torch.ones(COPY_ELEMENTS), torch.empty(COPY_ELEMENTS)
     convs = [torch.nn.Conv2d(CHANNELS, CHANNELS, 1, bias=False) for _ in range(max(BETWEEN))]
     x = torch.randn(1, CHANNELS, SIZE, SIZE)
@@ -64,12 +60,12 @@ def main() -> None:
     last_level = CPU().last_level_cache_bytes()
     rows: list[list[object]] = [["costlens's rule", "", ""] + [
         f"{kernel_coldness(k * touched, last_level):.2f}" for k in BETWEEN]]
-    with threads(options.threads), torch.no_grad():
+    with threads(thread_count), torch.no_grad():
         for name, op in ops.items():
             warm, cold = fastest(op, 0), fastest(op, 0, copy_before=True)
             rows.append([name, f"{1e6 * warm:.1f}", f"{1e6 * cold:.1f}"] + [
                 f"{(fastest(op, k) - warm) / (cold - warm):.2f}" for k in BETWEEN])
-    print(f"{options.threads} thread(s), maps {CHANNELS}x{SIZE}x{SIZE}; last-level cache "
+    print(f"{thread_count} thread(s), maps {CHANNELS}x{SIZE}x{SIZE}; last-level cache "
           f"{(last_level or 0) / 2**20:.0f} MiB; each conv between writes and reads "
           f"{touched / 1e6:.2f} MB")
     print(tabulate(rows, headers=["coldness, k convs between", "warm us", "cold us"]

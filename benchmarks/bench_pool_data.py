@@ -13,7 +13,6 @@ channels almost all zero). Each figure is the lower quartile of 25 rounds
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,8 +23,9 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_latency import NETWORKS, _built  # noqa: E402
+from micro import start  # noqa: E402
 
-from costlens.measure.timing import best_of, keep_freed_memory, threads  # noqa: E402
+from costlens.measure.timing import best_of, threads  # noqa: E402
 
 ROUNDS = 25
 
@@ -51,16 +51,12 @@ def _shuffled(x: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1, metavar="N")
-    options = parser.parse_args()
-    keep_freed_memory()
-    torch.manual_seed(0)
+    thread_count = start(__doc__)
     model, inputs = _built(NETWORKS["Inception-style"])
     (image,) = inputs.args
     pools = dict(model.named_modules())
     rows = []
-    with threads(options.threads), torch.no_grad():
+    with threads(thread_count), torch.no_grad():
         for name, inside in _pool_inputs(model, image).items():
             pool = pools[name]
             inputs = {"in network": inside, "shuffled": _shuffled(inside),
@@ -80,7 +76,7 @@ def main() -> None:
                          f"{((inside > 0).float().mean((0, 2, 3)) < 0.1).float().mean():.0%}"]
                         + [f"{1e3 * best[kind]:.3f}" for kind in inputs]
                         + [f"{best['in network'] / best['noise']:.2f}"])
-    print(f"{options.threads} thread(s); each figure the lower quartile of {ROUNDS} rounds, ms")
+    print(f"{thread_count} thread(s); each figure the lower quartile of {ROUNDS} rounds, ms")
     print(tabulate(rows, headers=["pool", "input", "> 0", "channels 90% zero", "in network",
                                   "shuffled", "noise", "noise, ReLU'd", "zeros",
                                   "in network / noise"]))
