@@ -65,3 +65,5 @@ def test_the_math_path_costs_more_than_the_fused_kernel_on_the_same_scores() -> 
     parts = math_path(_attention_node(windows, windows, windows))
     scores = 16 * 3 * 49 * 49
     assert sum(part.flops for part in parts if part.kernel_class == "matmul") == scores * 64
+    # the safe softmax's `all` reduces booleans, a kernel of its own (classes.logical_reduction)
+    assert [part.logical for part in parts if part.kernel_class == "reduction"] == [False, True]

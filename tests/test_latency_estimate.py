@@ -221,6 +221,41 @@ def test_in_place_and_transcendental_ops_are_told_apart() -> None:
     assert size_correction(older, out_of_place, flops, nbytes, features=plain) > 2
 
 
+def test_a_logical_reduction_is_told_apart_from_a_mean_of_as_many_elements() -> None:
+    """An `all` over booleans runs another kernel than a float mean: a feature of its own, so
+    that a slow `all` sample does not price a squeeze-excitation's mean."""
+    from costlens.latency.classes import shape_features
+    from costlens.latency.profile import Sample
+
+    class Reductions(nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return x.mean((2, 3)), (x > 0).all(-1)
+
+    analysis = costlens.analyze(Reductions(), torch.randn(1, 8, 7, 7))
+    features = {node.packet: shape_features(node, KernelClass.REDUCTION, op.flops or 0,
+                                            op.parallelism or 0)
+                for node, op in zip(analysis.graph.nodes, analysis.ops)
+                if kernel_class(node, op.category) is KernelClass.REDUCTION}
+    assert features["aten.mean"][1:] == (0.0,) and features["aten.all"][1:] == (1.0,)
+
+    device = made_up_profile()
+    flops = nbytes = 10**5
+    roofline = op_seconds(device, KernelClass.REDUCTION, flops, nbytes, 100)[0] + 2e-6
+    samples = (Sample(KernelClass.REDUCTION, "all", flops, nbytes, 100, 7 * roofline,
+                      features=(2.0, 1.0)),
+               Sample(KernelClass.REDUCTION, "mean", flops, nbytes, 100, roofline,
+                      features=(2.0, 0.0)))
+    corrected = dataclasses.replace(device, samples=samples)
+    assert size_correction(corrected, KernelClass.REDUCTION, flops, nbytes,
+                           features=(2.0, 0.0)) < 1.1
+    assert size_correction(corrected, KernelClass.REDUCTION, flops, nbytes,
+                           features=(2.0, 1.0)) > 5
+    # without the feature the two samples are one size and the mean is priced between them
+    blind = dataclasses.replace(device, samples=tuple(
+        dataclasses.replace(sample, features=sample.features[:1]) for sample in samples))
+    assert size_correction(blind, KernelClass.REDUCTION, flops, nbytes, features=(2.0,)) > 2
+
+
 def test_layer_times_add_up_as_the_rows_do() -> None:
     """Under every module, its children's times and its own-forward row's add up to its time;
     a module with no row of its own (a container) adds only the fixed cost of its calls."""

@@ -26,7 +26,8 @@ _BOOL_BYTES = 1
 @dataclass(frozen=True)
 class PathOp:
     """One op of the math path: what its roofline needs, and the subnormal numbers it meets
-    (softmax weights it makes, multiply-adds it runs on them)."""
+    (softmax weights it makes, multiply-adds it runs on them); `logical`: a reduction of
+    booleans (classes.logical_reduction)."""
 
     kernel_class: KernelClass
     flops: int
@@ -34,6 +35,7 @@ class PathOp:
     parallelism: int
     subnormal_exps: int = 0
     subnormal_macs: int = 0
+    logical: bool = False
 
 
 def math_path(node: OpNode, subnormal_share: float = 0.0) -> list[PathOp] | None:
@@ -75,7 +77,7 @@ def math_path(node: OpNode, subnormal_share: float = 0.0) -> list[PathOp] | None
         PathOp(KernelClass.REDUCTION, 5 * scores, 2 * score_bytes, scores,  # softmax
                subnormal_exps=subnormal),
         PathOp(KernelClass.ELEMENTWISE, scores, score_bytes + flags, scores),  # isneginf
-        PathOp(KernelClass.REDUCTION, scores, flags + rows, rows),  # all
+        PathOp(KernelClass.REDUCTION, scores, flags + rows, rows, logical=True),  # all
         PathOp(KernelClass.ELEMENTWISE, scores, 2 * score_bytes + flags + rows, scores),  # where
         PathOp(KernelClass.MATMUL, scores * value_dim,
                score_bytes + (value.numel + out) * item, out,

@@ -123,7 +123,8 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallel
     same FLOPs on 14x14; and its stride. On a CPU (`threads`: the intra-op threads it runs at;
     None: not a CPU), also which library kernel PyTorch runs it with (dispatch.py), a decade
     apart. Any other op: its work per output element (a matmul's inner dimension, a pooling
-    window) and, for an element-wise op, whether it is transcendental.
+    window) and, for an element-wise op, whether it is transcendental, for a reduction whether
+    it is logical.
     """
     weight = node.arg("weight")
     if kernel_class in _CONV_CLASSES and weight is not None and len(weight.shape) > 2:
@@ -137,7 +138,8 @@ def shape_features(node: OpNode, kernel_class: KernelClass, flops: int, parallel
         if threads is None:
             return features
         return (*features, float(runs_onednn(node, threads)))
-    return op_features(kernel_class, flops, parallelism, transcendental(node))
+    return op_features(kernel_class, flops, parallelism, transcendental(node),
+                       logical_reduction(node))
 
 
 _CONV_CLASSES = frozenset({KernelClass.CONV_DENSE, KernelClass.CONV_1X1,
@@ -162,12 +164,15 @@ def stride_area(node: OpNode) -> int:
 
 
 def op_features(kernel_class: KernelClass, flops: int, parallelism: int,
-                transcendental: bool = False) -> tuple[float, ...]:
+                transcendental: bool = False, logical: bool = False) -> tuple[float, ...]:
     """shape_features of an op other than a conv: its work per output element and, for an
-    element-wise op, whether it is transcendental, a decade apart in the comparison."""
+    element-wise op, whether it is transcendental, for a reduction, whether it is logical
+    (logical_reduction), each a decade apart in the comparison."""
     work = (math.log10(flops / max(parallelism, 1) + 1),)
     if kernel_class in _ELEMENTWISE_CLASSES:
         return (*work, float(transcendental))
+    if kernel_class is KernelClass.REDUCTION:
+        return (*work, float(logical))
     return work
 
 
@@ -187,3 +192,13 @@ def transcendental(node: OpNode) -> bool:
     matter: a SiLU took 3-4 times a ReLU's time on the same map here, and without this feature
     the estimate could not tell them apart (same FLOPs, same bytes)."""
     return node.packet.rsplit(".", 1)[-1].rstrip("_") in TRANSCENDENTAL
+
+
+def logical_reduction(node: OpNode) -> bool:
+    """Whether the op reduces booleans (all, any), as the math path's safe softmax checks
+    whole rows of scores for -inf. Their kernel runs several times slower than a float mean
+    of the same elements (an `all` over rows of 49 took 6.8 times its class's roofline in
+    calibration here, a global average pool of 7x7 maps 0.5 times); with one feature for
+    both, the estimate priced EfficientNet-B0's squeeze-excitation means at up to 4 times
+    their time."""
+    return bool(node.inputs) and all(item.tensor.dtype == "bool" for item in node.inputs)

@@ -158,7 +158,7 @@ def _math_path_seconds(profile: Profile, parts: list[PathOp], coldness: float,
         seconds, bound = op_seconds(profile, part.kernel_class, part.flops, part.mac_bytes,
                                     part.parallelism, coldness,
                                     op_features(part.kernel_class, part.flops,
-                                                part.parallelism))
+                                                part.parallelism, logical=part.logical))
         spent[bound] += seconds
         assists = imbalance * (part.subnormal_exps * (profile.subnormal_exp_s or 0.0)
                                + part.subnormal_macs * (profile.subnormal_mac_s or 0.0))
