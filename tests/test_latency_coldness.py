@@ -1,8 +1,10 @@
 """How cold each op runs: the network's weights against the core's cache, and for an op that
 streams maps still in the core's cache, its kernel's reuse distance against the last-level
-cache."""
+cache; for a conv or matrix product whose shapes ran recently, the part of its cold excess that
+is not its weights as well."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -12,9 +14,16 @@ from torch import nn
 
 import costlens
 from costlens.latency.classes import KernelClass, kernel_class
-from costlens.latency.coldness import kernel_coldness, op_coldness, working_set_bytes
+from costlens.latency.coldness import (
+    kernel_coldness,
+    kernel_reuse,
+    op_coldness,
+    split_coldness,
+    working_set_bytes,
+)
 from costlens.latency.estimate import estimate
 from costlens.latency.profile import ClassRate, Profile
+from costlens.latency.roofline import op_seconds
 from costlens.measure.device import CPU
 
 LAST_LEVEL = 32 << 20
@@ -124,6 +133,54 @@ def test_a_warm_kernel_makes_the_estimate_faster() -> None:
     device = made_up_profile(cache_bytes=64, warm_rates=warm)
     with_cache = made_up_profile(cache_bytes=64, warm_rates=warm, last_level_cache_bytes=LAST_LEVEL)
     assert estimate(analysis, with_cache).seconds < estimate(analysis, device).seconds
+
+
+class Repeated(nn.Module):
+    """Two convs of one shape back to back, then a wide conv that writes 4 MB: the second
+    conv finds the first one's kernel warm, the first finds it 4 MB ago (the second's, a
+    forward before), the wide one its own kernel a forward ago with only the small convs
+    between."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)
+        self.wide = nn.Conv2d(8, 4096, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.wide(self.second(self.first(x)))
+
+
+def test_a_conv_on_the_shapes_just_run_finds_its_kernel_warm() -> None:
+    analysis = costlens.analyze(Repeated().eval(), torch.randn(1, 8, 16, 16))
+    first, second, wide = (node.index for node in analysis.graph.nodes
+                           if node.packet == "aten.convolution")
+    device = made_up_profile(cache_bytes=64, last_level_cache_bytes=512 << 10)
+    assert kernel_reuse(analysis, device) == {first: 1.0, second: 0.0, wide: 0.0}
+    assert kernel_reuse(analysis, made_up_profile(cache_bytes=64)) == {}  # no cache known
+
+
+def test_only_a_reused_kernels_share_of_the_cold_excess_warms() -> None:
+    # half the excess moves the weights (as cold as the network), half is the kernel's state
+    assert split_coldness(1.0, 0.0, excess_s=2e-6, weights_s=1e-6) == 0.5
+    assert split_coldness(1.0, 0.0, excess_s=2e-6, weights_s=5e-6) == 1.0  # all weights
+    assert split_coldness(0.6, 0.2, excess_s=0.0, weights_s=0.0) == 0.6  # no excess to split
+    assert split_coldness(0.3, 1.0, excess_s=1e-6, weights_s=0.0) == 0.3  # never colder
+
+    analysis = costlens.analyze(Repeated().eval(), torch.randn(1, 8, 16, 16))
+    second = [node.index for node in analysis.graph.nodes
+              if node.packet == "aten.convolution"][1]
+    warm = {name: ClassRate(1e10, 1e10, 1e-7) for name in made_up_profile().rates}
+    device = made_up_profile(cache_bytes=64, warm_rates=warm)
+    known = dataclasses.replace(device, last_level_cache_bytes=512 << 10)
+    assert estimate(analysis, device).ops[second].coldness == 1.0
+    op = analysis.ops[second]
+    cold, warm = (op_seconds(known, KernelClass.CONV_1X1, op.flops, op.mac_bytes,
+                             op.parallelism, coldness)[0] for coldness in (1.0, 0.0))
+    weights_s = (8 * 8 + 8) * 4 / known.bandwidth_bytes_per_s  # its weight and bias
+    assert weights_s < cold - warm
+    assert estimate(analysis, known).ops[second].coldness == pytest.approx(
+        weights_s / (cold - warm))
+    assert estimate(analysis, known).seconds < estimate(analysis, device).seconds
 
 
 def test_the_cpu_reads_its_last_level_cache_from_sysfs() -> None:

@@ -21,10 +21,10 @@ from ..graph import OpGraph, OpNode, module_ancestors
 from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
 from .classes import KernelClass, kernel_class, op_features, shape_features
-from .coldness import op_coldness, working_set_bytes
+from .coldness import kernel_reuse, op_coldness, weight_bytes, working_set_bytes
 from .fusion import fused_ops
 from .profile import Profile
-from .roofline import Bound, op_seconds
+from .roofline import Bound, op_seconds, reused_kernel_coldness
 from .subnormals import subnormal_mask
 
 TYPICAL, BEST = "typical", "best"
@@ -35,13 +35,15 @@ CASE_WORDS = {TYPICAL: "typical: the median of a plain Python process",
 @dataclass(frozen=True)
 class OpTime:
     """One op's predicted time. `bound` is compute, memory, overhead (the fixed cost exceeds
-    the kernel's work) or fused (absorbed by the op `fused_into`)."""
+    the kernel's work) or fused (absorbed by the op `fused_into`); `coldness`, how far its time
+    lies from its warm figure to its cold one (latency/coldness.py)."""
 
     index: int
     kernel_class: KernelClass
     seconds: float
     bound: Bound
     fused_into: int | None = None
+    coldness: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
     op_cold = op_coldness(analysis, profile, coldness)
+    reused = kernel_reuse(analysis, profile)
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
     cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
@@ -99,18 +102,23 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         if fuse and cls is KernelClass.VIEW:
             times.append(OpTime(node.index, cls, 0.0, Bound.OVERHEAD))
             continue
-        path = _math_path_time(profile, graph, node, op_cold[node.index]) \
+        cold = op_cold[node.index]
+        path = _math_path_time(profile, graph, node, cold) \
             if cls is KernelClass.ATTENTION and profile.device == "cpu" else None
         if path is not None:
             seconds, bound = path
         else:
-            seconds, bound = op_seconds(
-                profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0,
-                op_cold[node.index],
-                shape_features(node, cls, op.flops or 0, op.parallelism or 0, cpu_threads))
+            features = shape_features(node, cls, op.flops or 0, op.parallelism or 0,
+                                      cpu_threads)
+            if node.index in reused:
+                cold = reused_kernel_coldness(
+                    profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0,
+                    features, cold, reused[node.index], weight_bytes(node))
+            seconds, bound = op_seconds(profile, cls, op.flops or 0, op.mac_bytes or 0,
+                                        op.parallelism or 0, cold, features)
         times.append(OpTime(node.index, cls,
                             seconds * scale + faults[node.index] * (profile.page_fault_s or 0.0),
-                            bound))
+                            bound, coldness=cold))
     call_cost = 0.0 if fuse else profile.module_call_overhead_s * scale
     own_rows = {layer.forward_of: layer.name for layer in analysis.layers
                 if layer.forward_of is not None}

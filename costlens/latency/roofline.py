@@ -13,6 +13,7 @@ from collections import OrderedDict
 from enum import Enum
 
 from .classes import KernelClass
+from .coldness import split_coldness
 from .profile import Profile
 
 PRIOR_WEIGHT = 1.0  # how strongly a size correction is pulled towards none
@@ -46,6 +47,19 @@ def op_seconds(profile: Profile, kernel_class: KernelClass, flops: int, mac_byte
                                                        warm, features)
             bound = regime_bound if weight >= 0.5 else bound
     return seconds, bound
+
+
+def reused_kernel_coldness(profile: Profile, kernel_class: KernelClass, flops: int,
+                           mac_bytes: int, parallelism: int, features: tuple[float, ...],
+                           network: float, kernel: float, weight_bytes: int) -> float:
+    """The coldness of a conv or matrix product whose kernel ran recently (`kernel`:
+    coldness.kernel_reuse) in a network of coldness `network`: its cold time's excess over
+    its warm one split into moving its `weight_bytes` from memory and the rest
+    (coldness.split_coldness)."""
+    cold = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 1.0, features)[0]
+    warm = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 0.0, features)[0]
+    return split_coldness(network, kernel, cold - warm,
+                          weight_bytes / profile.bandwidth_bytes_per_s)
 
 
 def roofline_seconds(profile: Profile, kernel_class: KernelClass, flops: int, mac_bytes: int,

@@ -58,12 +58,13 @@ class RuleContext:
                    kernel_class: KernelClass | None = None) -> float | None:
         """How much less estimated time `op` would take moving `mac_bytes` in the shape
         `features` describe (classes.shape_features of the layer proposed instead), run as
-        `kernel_class` (default: its own); None without a platform."""
+        `kernel_class` (default: its own), as cold as the op itself runs; None without a
+        platform."""
         if self.latency is None or self.profile is None:
             return None
         timed = self.latency.ops[op.index]
         changed = op_seconds(self.profile, kernel_class or timed.kernel_class, op.flops or 0,
-                             mac_bytes, op.parallelism or 0, self.latency.coldness, features)[0]
+                             mac_bytes, op.parallelism or 0, timed.coldness, features)[0]
         return timed.seconds - changed
 
     def fixed_seconds(self, op: OpRecord) -> float:
