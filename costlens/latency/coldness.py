@@ -23,7 +23,10 @@ the whole excess) is as cold as the network; the rest, its kernel's state, is as
 kernel's reuse distance says (kernel_reuse). A big layer's excess is mostly its weights and
 stays cold; a small one's is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights
 each, took 120 us warm and 194 us cold in calibration on an AMD EPYC and 131 us inside the
-network, where each runs again a block later. Everything else stays at the network's coldness:
+network, where each runs again a block later; with their weights as cold as after a 128 MB
+copy and a conv of the same shapes just run, such convs left 2-9% of the excess at one and two
+threads, MobileNet v2's and ResNet-50's 1x1 convs 10-24% (`python
+benchmarks/bench_conv_reuse.py`). Everything else stays at the network's coldness:
 an op that also reads a map written longer ago (a CNN's shortcut, a concatenation) or reduces
 one went cold sooner than its kernel's reuse distance says.
 """
