@@ -134,9 +134,7 @@ def _streams_cached_maps(node: OpNode, category: Category, before: list[int],
         return False
     if _reads_one_map(node):
         return True
-    producers = {item.producer for item in node.inputs if item.producer is not None}
-    inputs = {item.origin for item in node.inputs
-              if item.producer is None and (item.origin or "").startswith("input:")}
+    producers, inputs = _activations(node)
     written_at = [before[producer + 1] for producer in producers] + [0] * len(inputs)
     return all(before[node.index] - at <= cache_bytes for at in written_at)
 
@@ -144,10 +142,16 @@ def _streams_cached_maps(node: OpNode, category: Category, before: list[int],
 def _reads_one_map(node: OpNode) -> bool:
     """Whether the op reads one activation (a map an op wrote, or a model input) besides the
     tensors the model holds."""
+    producers, inputs = _activations(node)
+    return len(producers) + len(inputs) == 1
+
+
+def _activations(node: OpNode) -> tuple[set[int], set[str]]:
+    """The ops whose maps the op reads, and the model inputs it reads."""
     producers = {item.producer for item in node.inputs if item.producer is not None}
     inputs = {item.origin for item in node.inputs
               if item.producer is None and (item.origin or "").startswith("input:")}
-    return len(producers) + len(inputs) == 1
+    return producers, inputs
 
 
 def _traffic_before(analysis: Analysis) -> list[int]:
