@@ -60,14 +60,16 @@ def working_set_bytes(analysis: Analysis) -> int:
     return sum(held.values()) + sum(_written(analysis))
 
 
-def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[float]:
+def op_coldness(analysis: Analysis, profile: Profile, network: float,
+                before: list[int] | None = None) -> list[float]:
     """Per op (in graph order), its coldness between 0 (warm) and 1 (cold): the `network`'s
     (Profile.coldness of working_set_bytes), or for an op that streams maps still in cache
     (_streams_cached_maps) the lesser of that and its kernel's: kernel_coldness of the bytes the
     forward writes and the weights it reads between two runs of the same aten op (across the
-    end of one forward and the start of the next, where the op runs once)."""
+    end of one forward and the start of the next, where the op runs once). `before`:
+    traffic_before(analysis), where the caller has it."""
     nodes = analysis.graph.nodes
-    before = _traffic_before(analysis)
+    before = before or traffic_before(analysis)
     reuse = _reuse_bytes(analysis, lambda node: node.packet, before)
     coldness = [network] * len(nodes)
     for node in nodes:
@@ -78,15 +80,17 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[fl
     return coldness
 
 
-def kernel_reuse(analysis: Analysis, profile: Profile) -> dict[int, float]:
+def kernel_reuse(analysis: Analysis, profile: Profile,
+                 before: list[int] | None = None) -> dict[int, float]:
     """Per conv or matrix product with weights that reads one map (by index), how cold its
     kernel's state is (kernel_coldness) from the traffic since the same op last ran on the
     same shapes and settings: a library builds and caches a kernel per shape (oneDNN's jitted
     convolutions), so only a run of the same shapes finds it warm. Nothing for a profile that
-    does not know its last-level cache."""
+    does not know its last-level cache. `before`: traffic_before(analysis), where the caller
+    has it."""
     if profile.last_level_cache_bytes is None:
         return {}
-    before = _traffic_before(analysis)
+    before = before or traffic_before(analysis)
     reuse = _reuse_bytes(analysis, _kernel_key, before)
     return {node.index: kernel_coldness(reuse[node.index], profile.last_level_cache_bytes)
             for node in analysis.graph.nodes
@@ -154,7 +158,7 @@ def _activations(node: OpNode) -> tuple[set[int], set[str]]:
     return producers, inputs
 
 
-def _traffic_before(analysis: Analysis) -> list[int]:
+def traffic_before(analysis: Analysis) -> list[int]:
     """Per op, the bytes the forward wrote and the weights it read before it (one entry more:
     the whole forward's)."""
     before = [0]

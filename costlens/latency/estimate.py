@@ -21,10 +21,16 @@ from ..graph import OpGraph, OpNode, module_ancestors
 from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
 from .classes import KernelClass, kernel_class, op_features, shape_features
-from .coldness import kernel_reuse, op_coldness, weight_bytes, working_set_bytes
+from .coldness import (
+    kernel_reuse,
+    op_coldness,
+    traffic_before,
+    weight_bytes,
+    working_set_bytes,
+)
 from .fusion import fused_ops
 from .profile import Profile
-from .roofline import Bound, op_seconds, reused_kernel_coldness
+from .roofline import Bound, op_seconds, reused_kernel_seconds
 from .subnormals import subnormal_mask
 
 TYPICAL, BEST = "typical", "best"
@@ -89,8 +95,9 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     faults = faulted_pages(analysis) if typical else [0] * len(analysis.graph.nodes)
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
-    op_cold = op_coldness(analysis, profile, coldness)
-    reused = kernel_reuse(analysis, profile)
+    before = traffic_before(analysis)
+    op_cold = op_coldness(analysis, profile, coldness, before)
+    reused = kernel_reuse(analysis, profile, before)
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
     cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
@@ -111,11 +118,12 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
             features = shape_features(node, cls, op.flops or 0, op.parallelism or 0,
                                       cpu_threads)
             if node.index in reused:
-                cold = reused_kernel_coldness(
+                seconds, bound, cold = reused_kernel_seconds(
                     profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0,
                     features, cold, reused[node.index], weight_bytes(node))
-            seconds, bound = op_seconds(profile, cls, op.flops or 0, op.mac_bytes or 0,
-                                        op.parallelism or 0, cold, features)
+            else:
+                seconds, bound = op_seconds(profile, cls, op.flops or 0, op.mac_bytes or 0,
+                                            op.parallelism or 0, cold, features)
         times.append(OpTime(node.index, cls,
                             seconds * scale + faults[node.index] * (profile.page_fault_s or 0.0),
                             bound, coldness=cold))

@@ -49,17 +49,22 @@ def op_seconds(profile: Profile, kernel_class: KernelClass, flops: int, mac_byte
     return seconds, bound
 
 
-def reused_kernel_coldness(profile: Profile, kernel_class: KernelClass, flops: int,
-                           mac_bytes: int, parallelism: int, features: tuple[float, ...],
-                           network: float, kernel: float, weight_bytes: int) -> float:
-    """The coldness of a conv or matrix product whose kernel ran recently (`kernel`:
-    coldness.kernel_reuse) in a network of coldness `network`: its cold time's excess over
-    its warm one split into moving its `weight_bytes` from memory and the rest
-    (coldness.split_coldness)."""
-    cold = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 1.0, features)[0]
-    warm = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 0.0, features)[0]
-    return split_coldness(network, kernel, cold - warm,
-                          weight_bytes / profile.bandwidth_bytes_per_s)
+def reused_kernel_seconds(profile: Profile, kernel_class: KernelClass, flops: int,
+                          mac_bytes: int, parallelism: int, features: tuple[float, ...],
+                          network: float, kernel: float, weight_bytes: int
+                          ) -> tuple[float, Bound, float]:
+    """op_seconds of a conv or matrix product whose kernel ran recently (`kernel`:
+    coldness.kernel_reuse) in a network of coldness `network`, and the coldness it runs at: its
+    cold time's excess over its warm one split into moving its `weight_bytes` from memory and
+    the rest (coldness.split_coldness). Each regime is costed once."""
+    cold, cold_bound = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 1.0,
+                                  features)
+    warm, warm_bound = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 0.0,
+                                  features)
+    coldness = split_coldness(network, kernel, cold - warm,
+                              weight_bytes / profile.bandwidth_bytes_per_s)
+    return (coldness * cold + (1.0 - coldness) * warm,
+            warm_bound if coldness <= 0.5 else cold_bound, coldness)
 
 
 def roofline_seconds(profile: Profile, kernel_class: KernelClass, flops: int, mac_bytes: int,
