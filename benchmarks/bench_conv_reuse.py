@@ -1,5 +1,6 @@
-"""How cold a conv runs, with its weights cold, when a conv of the same shapes has just run:
-the measurement behind the kernel share of costlens/latency/coldness.py's split.
+"""How cold a conv runs, with its weights cold, when a conv of the same shapes has just run,
+and how much faster a conv shape's repeats run than its first run inside a network: the
+measurements behind costlens/latency/coldness.py's split of a conv's cold excess.
 
 Run ``python benchmarks/bench_conv_reuse.py`` (``--threads N``, default 1). Per conv shape (of
 ShuffleNet v1 and v2, MobileNet v2 and ResNet-50), 30 copies with their own weights; in each of
@@ -10,10 +11,19 @@ Figures are the lower quartile of the rounds. It prints the share of the cold ex
 warm time that is left once the kernel has run (0: warm, 1: cold) beside the share
 costlens's split leaves to the weights (their bytes at this machine's copy bandwidth over the
 excess).
+
+Then, inside ShuffleNet v1 and v2 (examples/), every conv is timed per module (a mark before and
+after it in hooks, nothing between its ops) in 25 forwards: per conv shape that runs three times
+or more, the lower quartile of its first run beside the median over its repeats of theirs. A
+conv of the same shapes a block earlier, with a dozen other ops and a few MB between, is what a
+network's repeated blocks give a conv, not one straight before it.
 """
 from __future__ import annotations
 
+import functools
+import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -21,7 +31,8 @@ from micro import start
 from tabulate import tabulate
 from torch import nn
 
-from costlens.measure.timing import threads
+from costlens.measure.timing import best_of, threads
+from costlens.tracing.load import load, model_inputs
 
 ROUNDS, COPIES = 25, 30
 COPY_ELEMENTS = 1 << 25  # 128 MB of float32
@@ -70,7 +81,7 @@ def main() -> None:
                 between(between_input)
                 x.mul_(1.0)
                 reused.append(_timed(second, x))
-            cold_s, warm_s, reused_s = (_lower_quartile(t) for t in (cold, warm, reused))
+            cold_s, warm_s, reused_s = (best_of(t) for t in (cold, warm, reused))
             weights = sum(p.numel() * p.element_size() for p in layers[0].parameters())
             excess = cold_s - warm_s
             rows.append([name, f"{1e6 * warm_s:.1f}", f"{1e6 * cold_s:.1f}",
@@ -79,16 +90,65 @@ def main() -> None:
     print(f"{thread_count} thread(s); copy bandwidth {bandwidth / 1e9:.1f} GB/s")
     print(tabulate(rows, headers=["conv", "warm us", "cold us", "kernel just run us",
                                   "excess left", "weights KB", "split's weight share"]))
+    print()
+    with threads(thread_count), torch.no_grad():
+        repeats = [row for network in NETWORKS for row in _repeats(network)]
+    print(tabulate(repeats, headers=["network", "conv shape (input, out, kernel, groups)",
+                                     "runs", "first us", "repeats us", "repeats faster by"]))
+
+
+NETWORKS = {"ShuffleNet v1 1x g3": "shufflenet_v1.py:shufflenet_v1",
+            "ShuffleNet v2 1x": "shufflenet_v2.py:shufflenet_v2(width=1.0)"}
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FORWARDS, LEAST_RUNS = 25, 3
+
+
+def _repeats(network: str) -> list[list[object]]:
+    """Per conv shape of the network that runs LEAST_RUNS times or more: its first run's time
+    and its repeats' median, each conv's time the lower quartile of FORWARDS forwards."""
+    loaded = load(NETWORKS[network], base=EXAMPLES)
+    model, inputs = loaded.model.eval(), model_inputs(loaded, [], None)
+    convs = [(name, module) for name, module in model.named_modules()
+             if isinstance(module, nn.Conv2d)]
+    started: dict[str, float] = {}
+    times: dict[str, list[float]] = {name: [] for name, _ in convs}
+    shapes: dict[str, tuple[object, ...]] = {}
+    for name, conv in convs:
+        conv.register_forward_pre_hook(functools.partial(_mark, started, shapes, name))
+        conv.register_forward_hook(functools.partial(_record, started, times, name))
+    for _ in range(3):  # untimed: the steady state
+        model(*inputs.args, **inputs.kwargs)
+    for name in times:
+        times[name].clear()
+    for _ in range(FORWARDS):
+        model(*inputs.args, **inputs.kwargs)
+    by_shape: dict[tuple[object, ...], list[float]] = {}
+    for name, _ in convs:  # in the order they run
+        by_shape.setdefault(shapes[name], []).append(best_of(times[name]))
+    rows = []
+    for shape, runs in by_shape.items():
+        if len(runs) >= LEAST_RUNS:
+            first, repeat = runs[0], statistics.median(runs[1:])
+            rows.append([network, str(shape), len(runs), f"{1e6 * first:.1f}",
+                         f"{1e6 * repeat:.1f}", f"{1 - repeat / first:.0%}"])
+    return rows
+
+
+def _mark(started: dict[str, float], shapes: dict[str, tuple[object, ...]], name: str,
+          conv: nn.Conv2d, args: tuple[torch.Tensor, ...]) -> None:
+    shapes[name] = (tuple(args[0].shape), conv.out_channels, conv.kernel_size, conv.groups)
+    started[name] = time.perf_counter()
+
+
+def _record(started: dict[str, float], times: dict[str, list[float]], name: str,
+            conv: nn.Conv2d, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+    times[name].append(time.perf_counter() - started[name])
 
 
 def _timed(layer: nn.Module, x: torch.Tensor) -> float:
     started = time.perf_counter()
     layer(x)
     return time.perf_counter() - started
-
-
-def _lower_quartile(times: list[float]) -> float:
-    return sorted(times)[len(times) // 4]
 
 
 if __name__ == "__main__":

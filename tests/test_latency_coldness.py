@@ -1,7 +1,7 @@
 """How cold each op runs: the network's weights against the core's cache, and for an op that
 streams maps still in the core's cache, its kernel's reuse distance against the last-level
-cache; for a conv or matrix product whose shapes ran recently, the part of its cold excess that
-is not its weights as well."""
+cache; for a conv or matrix product, the part of its cold excess that is not its weights as cold
+as its own kernel's state, a forward later, against the last-level cache."""
 from __future__ import annotations
 
 import dataclasses
@@ -89,6 +89,26 @@ def test_an_op_on_one_map_is_as_cold_as_its_kernel_and_the_rest_as_the_network()
     assert _coldness_by_class(None)[KernelClass.NORMALIZATION] == {1.0}
 
 
+class Squeezed(nn.Module):
+    """A conv whose weights miss a tiny cache, then the mean of the map it just wrote (a
+    squeeze-excitation's squeeze)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean((2, 3))
+
+
+def test_a_reduction_of_the_map_just_written_is_as_cold_as_its_kernel() -> None:
+    analysis = costlens.analyze(Squeezed().eval(), torch.randn(1, 8, 16, 16))
+    mean = next(node.index for node in analysis.graph.nodes if node.packet == "aten.mean")
+    for last_level, expected in ((LAST_LEVEL, 0.0), (None, 1.0)):
+        device = made_up_profile(cache_bytes=64, last_level_cache_bytes=last_level)
+        assert _op_coldness(analysis, device)[mean] == expected
+
+
 class Gated(nn.Module):
     """A stack of convs whose weights and maps miss a small cache, then a gate: its product
     reads the stack's output, written two ops before, and the sigmoid's, written just now."""
@@ -136,10 +156,10 @@ def test_a_warm_kernel_makes_the_estimate_faster() -> None:
 
 
 class Repeated(nn.Module):
-    """Two convs of one shape back to back, then a wide conv that writes 4 MB: the second
-    conv finds the first one's kernel warm, the first finds it 4 MB ago (the second's, a
-    forward before), the wide one its own kernel a forward ago with only the small convs
-    between."""
+    """Two convs of one shape back to back, then a wide conv that writes 4 MB: each finds its
+    own kernel state a forward ago, the small convs with the wide one's 4 MB between (the
+    first's run just before the second does not warm it), the wide one with only the small
+    convs between."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -150,12 +170,12 @@ class Repeated(nn.Module):
         return self.wide(self.second(self.first(x)))
 
 
-def test_a_conv_on_the_shapes_just_run_finds_its_kernel_warm() -> None:
+def test_a_convs_kernel_state_is_its_own_a_forward_later() -> None:
     analysis = costlens.analyze(Repeated().eval(), torch.randn(1, 8, 16, 16))
     first, second, wide = (node.index for node in analysis.graph.nodes
                            if node.packet == "aten.convolution")
     device = made_up_profile(cache_bytes=64, last_level_cache_bytes=512 << 10)
-    assert kernel_reuse(analysis, device) == {first: 1.0, second: 0.0, wide: 0.0}
+    assert kernel_reuse(analysis, device) == {first: 1.0, second: 1.0, wide: 0.0}
     assert kernel_reuse(analysis, made_up_profile(cache_bytes=64)) == {}  # no cache known
 
 
@@ -166,19 +186,20 @@ def test_only_a_reused_kernels_share_of_the_cold_excess_warms() -> None:
     assert split_coldness(0.6, 0.2, excess_s=0.0, weights_s=0.0) == 0.6  # no excess to split
     assert split_coldness(0.3, 1.0, excess_s=1e-6, weights_s=0.0) == 0.3  # never colder
 
-    analysis = costlens.analyze(Repeated().eval(), torch.randn(1, 8, 16, 16))
-    second = [node.index for node in analysis.graph.nodes
-              if node.packet == "aten.convolution"][1]
+    # a conv alone: nothing else between two of its runs, so its kernel's state stays warm
+    analysis = costlens.analyze(nn.Conv2d(8, 8, 1).eval(), torch.randn(1, 8, 16, 16))
+    conv = next(node.index for node in analysis.graph.nodes
+                if node.packet == "aten.convolution")
     warm = {name: ClassRate(1e10, 1e10, 1e-7) for name in made_up_profile().rates}
     device = made_up_profile(cache_bytes=64, warm_rates=warm)
     known = dataclasses.replace(device, last_level_cache_bytes=512 << 10)
-    assert estimate(analysis, device).ops[second].coldness == 1.0
-    op = analysis.ops[second]
+    assert estimate(analysis, device).ops[conv].coldness == 1.0
+    op = analysis.ops[conv]
     cold, warm = (op_seconds(known, KernelClass.CONV_1X1, op.flops, op.mac_bytes,
                              op.parallelism, coldness)[0] for coldness in (1.0, 0.0))
     weights_s = (8 * 8 + 8) * 4 / known.bandwidth_bytes_per_s  # its weight and bias
     assert weights_s < cold - warm
-    assert estimate(analysis, known).ops[second].coldness == pytest.approx(
+    assert estimate(analysis, known).ops[conv].coldness == pytest.approx(
         weights_s / (cold - warm))
     assert estimate(analysis, known).seconds < estimate(analysis, device).seconds
 

@@ -11,24 +11,25 @@ a batch norm follows every conv of a CNN. Measured here (AMD EPYC, 32 MB L3, one
 a call of itself and 132 us after a 128 MB copy (calibration's cold figure); with 1x1 convs
 between its two calls it stayed warm up to 4 MB written and read, and was 0.12 of the way to
 cold at 7 MB, 0.33 at 15 MB, 0.53 at 30 MB. Inside MobileNet v2 its batch norms took half their
-cold estimate. So a normalization or element-wise op on one map (the op before has just written
-it), or on maps each written within the core's cache's worth of traffic before it (a
-transformer's residual add and its norm's scaling, on maps of a few hundred KB), is as cold as
-its kernel's reuse distance against the last-level cache says, and never colder than the
+cold estimate. So a normalization, element-wise op or reduction on one map (the op before has
+just written it), or on maps each written within the core's cache's worth of traffic before it
+(a transformer's residual add and its norm's scaling, on maps of a few hundred KB), is as cold
+as its kernel's reuse distance against the last-level cache says, and never colder than the
 network: on an Intel Xeon (2 MB L2 a core) Llama tiny's products and sums of such maps ran at
-about 0.7x their cold estimate. A conv or matrix product on one map
-that runs again on the same shapes (a network's repeated blocks) splits its cold figure's excess
-over its warm one: moving its weights from memory (their bytes at the memory bandwidth, at most
-the whole excess) is as cold as the network; the rest, its kernel's state, is as cold as that
-kernel's reuse distance says (kernel_reuse). A big layer's excess is mostly its weights and
-stays cold; a small one's is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights
-each, took 120 us warm and 194 us cold in calibration on an AMD EPYC and 131 us inside the
-network, where each runs again a block later; with their weights as cold as after a 128 MB
-copy and a conv of the same shapes just run, such convs left 2-9% of the excess at one and two
-threads, MobileNet v2's and ResNet-50's 1x1 convs 10-24% (`python
-benchmarks/bench_conv_reuse.py`). Everything else stays at the network's coldness:
-an op that also reads a map written longer ago (a CNN's shortcut, a concatenation) or reduces
-one went cold sooner than its kernel's reuse distance says.
+about 0.7x their cold estimate. A conv or matrix product on one map splits its cold figure's
+excess over its warm one: moving its weights from memory (their bytes at the memory bandwidth,
+at most the whole excess) is as cold as the network; the rest, its kernel's state, is its own
+(the same layer runs it again a forward later) and as cold as the forward's traffic against
+the last-level cache says (kernel_reuse). A big layer's excess is mostly its weights and stays
+cold; a small one's is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights each,
+took 120 us warm and 194 us cold in calibration on an AMD EPYC and 131 us inside the network. A
+conv of the same shapes run straight before leaves a conv nearly warm (ShuffleNet's convs kept
+2-9% of their cold excess, with their weights as cold as after a 128 MB copy), but one a block
+earlier, as a network's repeated blocks run it, hardly helps: inside ShuffleNet v1 and v2 a
+conv shape's repeats ran a few percent faster than its first run (`python
+benchmarks/bench_conv_reuse.py`). Everything else stays at the network's coldness: an op that
+also reads a map written longer ago (a CNN's shortcut, a concatenation) went cold sooner than
+its kernel's reuse distance says.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from .classes import KernelClass, kernel_class, writes_over_input
 from .profile import Profile
 
 _STREAMING_CLASSES = frozenset({KernelClass.NORMALIZATION, KernelClass.ELEMENTWISE,
-                                KernelClass.ELEMENTWISE_INPLACE})
+                                KernelClass.ELEMENTWISE_INPLACE, KernelClass.REDUCTION})
 
 
 def working_set_bytes(analysis: Analysis) -> int:
@@ -83,16 +84,19 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float,
 def kernel_reuse(analysis: Analysis, profile: Profile,
                  before: list[int] | None = None) -> dict[int, float]:
     """Per conv or matrix product with weights that reads one map (by index), how cold its
-    kernel's state is (kernel_coldness) from the traffic since the same op last ran on the
-    same shapes and settings: a library builds and caches a kernel per shape (oneDNN's jitted
-    convolutions), so only a run of the same shapes finds it warm. Nothing for a profile that
-    does not know its last-level cache. `before`: traffic_before(analysis), where the caller
-    has it."""
+    kernel's state is (kernel_coldness): its own, which only the same layer uses again, a
+    forward later, after everything else the forward touched. A conv of the same shapes a
+    block earlier leaves it nearly as cold: inside ShuffleNet v1 and v2, timed per module, the
+    repeats of a conv shape ran 2-8% faster than its first run, where a conv of the same shapes
+    run straight before it left 2-9% of its cold excess (bench_conv_reuse.py). Nothing for a
+    profile that does not know its last-level cache. `before`: traffic_before(analysis), where
+    the caller has it."""
     if profile.last_level_cache_bytes is None:
         return {}
     before = before or traffic_before(analysis)
-    reuse = _reuse_bytes(analysis, _kernel_key, before)
-    return {node.index: kernel_coldness(reuse[node.index], profile.last_level_cache_bytes)
+    forward = before[-1]
+    return {node.index: kernel_coldness(forward - (before[node.index + 1] - before[node.index]),
+                                         profile.last_level_cache_bytes)
             for node in analysis.graph.nodes
             if kernel_class(node, analysis.ops[node.index].category) in _WEIGHT_CLASSES
             and weight_bytes(node) and _reads_one_map(node)}
@@ -125,15 +129,18 @@ def kernel_coldness(reuse_bytes: int, last_level_cache_bytes: int | None) -> flo
 
 def _streams_cached_maps(node: OpNode, category: Category, before: list[int],
                          cache_bytes: int) -> bool:
-    """Whether the op is a normalization or element-wise op whose data is warm, so that how
-    warm its kernel is decides its time: it reads one activation (its other tensors, if any,
-    held by the model), which the op before has just written, or several, each written
+    """Whether the op is a normalization, element-wise op or reduction whose data is warm, so
+    that how warm its kernel is decides its time: it reads one activation (its other tensors,
+    if any, held by the model), which the op before has just written, or several, each written
     within a cache's worth of traffic before it (`before`: the traffic ahead of each op), as a
     transformer's residual add and its norm's scaling read maps of a few hundred KB written a
     few ops earlier. An op that also reads a map written longer ago (a CNN's shortcut, a
-    concatenation's early pieces) or reduces one went cold sooner than its kernel's reuse
-    distance says (bench_kernel_reuse.py: an add of a map last written before a 128 MB copy
-    and a mean half-way to cold by 7 MB, colder than after the copy by 30 MB)."""
+    concatenation's early pieces) went cold sooner than its kernel's reuse distance says
+    (bench_kernel_reuse.py: an add of a map last written before a 128 MB copy). A mean of the
+    map just written ran near its warm figure inside EfficientNet-B0 (its squeeze-excitation
+    means on maps of 0.4 to 1.6 MB, where the network's coldness put them at 3.4 times that),
+    though a mean on a small map after several MB of convs went colder sooner than its kernel's
+    reuse distance says (half-way to cold by 7 MB in bench_kernel_reuse.py)."""
     if kernel_class(node, category) not in _STREAMING_CLASSES:
         return False
     if _reads_one_map(node):
@@ -185,11 +192,6 @@ def _reuse_bytes(analysis: Analysis, key: Callable[[OpNode], Hashable],
             reuse[index] = between
             previous = index
     return reuse
-
-
-def _kernel_key(node: OpNode) -> Hashable:
-    """What picks a library's kernel for an op: the op, its tensors' shapes and its settings."""
-    return (node.packet, tuple(item.tensor.shape for item in node.inputs), node.attrs)
 
 
 def weight_bytes(node: OpNode) -> int:
