@@ -16,7 +16,10 @@ Then, inside ShuffleNet v1 and v2 (examples/), every conv is timed per module (a
 after it in hooks, nothing between its ops) in 25 forwards: per conv shape that runs three times
 or more, the lower quartile of its first run beside the median over its repeats of theirs. A
 conv of the same shapes a block earlier, with a dozen other ops and a few MB between, is what a
-network's repeated blocks give a conv, not one straight before it.
+network's repeated blocks give a conv, not one straight before it. Last, the same per
+conv shape in the rows of the paper's Table 4 (the same convs, with and without ReLUs and
+shortcut adds), beside the bytes each forward writes and holds at its peak: what the element-wise
+ops add to the traffic between two runs of a conv does not slow it.
 """
 from __future__ import annotations
 
@@ -31,7 +34,12 @@ from micro import start
 from tabulate import tabulate
 from torch import nn
 
+from costlens import analyze
+from costlens.latency.coldness import working_set_bytes
+from costlens.measure.device import CPU
+from costlens.measure.guidelines import experiments
 from costlens.measure.timing import best_of, threads
+from costlens.tracing.inputs import Inputs
 from costlens.tracing.load import load, model_inputs
 
 ROUNDS, COPIES = 25, 30
@@ -93,8 +101,12 @@ def main() -> None:
     print()
     with threads(thread_count), torch.no_grad():
         repeats = [row for network in NETWORKS for row in _repeats(network)]
+        rows4 = _g4_rows(CPU().paper_platform)
     print(tabulate(repeats, headers=["network", "conv shape (input, out, kernel, groups)",
                                      "runs", "first us", "repeats us", "repeats faster by"]))
+    print()
+    print(tabulate(rows4, headers=["paper's G4 row", "MB written (and weights)", "MB at peak"]
+                   + [f"conv {number} us" for number in range(1, len(rows4[0]) - 2)]))
 
 
 NETWORKS = {"ShuffleNet v1 1x g3": "shufflenet_v1.py:shufflenet_v1",
@@ -105,9 +117,38 @@ FORWARDS, LEAST_RUNS = 25, 3
 
 def _repeats(network: str) -> list[list[object]]:
     """Per conv shape of the network that runs LEAST_RUNS times or more: its first run's time
-    and its repeats' median, each conv's time the lower quartile of FORWARDS forwards."""
+    and its repeats' median."""
     loaded = load(NETWORKS[network], base=EXAMPLES)
-    model, inputs = loaded.model.eval(), model_inputs(loaded, [], None)
+    rows = []
+    for shape, runs in _conv_times(loaded.model.eval(), model_inputs(loaded, [], None)).items():
+        if len(runs) >= LEAST_RUNS:
+            first, repeat = runs[0], statistics.median(runs[1:])
+            rows.append([network, str(shape), len(runs), f"{1e6 * first:.1f}",
+                         f"{1e6 * repeat:.1f}", f"{1 - repeat / first:.0%}"])
+    return rows
+
+
+def _g4_rows(platform: str) -> list[list[object]]:
+    """Per row of the paper's Table 4 (the same convs, with and without ReLUs and shortcut
+    adds): the bytes its forward writes and holds at its peak, and per conv shape the median
+    time of its runs after the first (the first reads the input fresh)."""
+    rows = []
+    for guideline, label, _, factory in experiments(platform):
+        if guideline != "G4":
+            continue
+        model, x = factory()
+        analysis = analyze(model.eval(), x)
+        times = _conv_times(model, Inputs((x,), {}))
+        rows.append([label, f"{working_set_bytes(analysis) / 1e6:.1f}",
+                     f"{analysis.totals.peak_bytes / 1e6:.1f}"]
+                    + [f"{1e6 * statistics.median(runs[1:]):.1f}" for runs in times.values()])
+    return rows
+
+
+def _conv_times(model: nn.Module, inputs: Inputs) -> dict[tuple[object, ...], list[float]]:
+    """Per conv shape (input, out channels, kernel, groups), the time of each of its convs in
+    the order they run, each timed per module (a mark before and after it in hooks, nothing
+    between its ops): the lower quartile of FORWARDS forwards."""
     convs = [(name, module) for name, module in model.named_modules()
              if isinstance(module, nn.Conv2d)]
     started: dict[str, float] = {}
@@ -125,13 +166,7 @@ def _repeats(network: str) -> list[list[object]]:
     by_shape: dict[tuple[object, ...], list[float]] = {}
     for name, _ in convs:  # in the order they run
         by_shape.setdefault(shapes[name], []).append(best_of(times[name]))
-    rows = []
-    for shape, runs in by_shape.items():
-        if len(runs) >= LEAST_RUNS:
-            first, repeat = runs[0], statistics.median(runs[1:])
-            rows.append([network, str(shape), len(runs), f"{1e6 * first:.1f}",
-                         f"{1e6 * repeat:.1f}", f"{1 - repeat / first:.0%}"])
-    return rows
+    return by_shape
 
 
 def _mark(started: dict[str, float], shapes: dict[str, tuple[object, ...]], name: str,

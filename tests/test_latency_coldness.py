@@ -1,7 +1,7 @@
 """How cold each op runs: the network's weights against the core's cache, and for an op that
 streams maps still in the core's cache, its kernel's reuse distance against the last-level
 cache; for a conv or matrix product, the part of its cold excess that is not its weights as cold
-as its own kernel's state, a forward later, against the last-level cache."""
+as the memory the forward holds at its peak, against the last-level cache."""
 from __future__ import annotations
 
 import dataclasses
@@ -156,27 +156,32 @@ def test_a_warm_kernel_makes_the_estimate_faster() -> None:
 
 
 class Repeated(nn.Module):
-    """Two convs of one shape back to back, then a wide conv that writes 4 MB: each finds its
-    own kernel state a forward ago, the small convs with the wide one's 4 MB between (the
-    first's run just before the second does not warm it), the wide one with only the small
-    convs between."""
+    """Two convs of one shape back to back, then `width` channels of element-wise ops on
+    their output, each freeing the map before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int) -> None:
         super().__init__()
-        self.first, self.second = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)
-        self.wide = nn.Conv2d(8, 4096, 1)
+        self.first, self.second = nn.Conv2d(8, 8, 1), nn.Conv2d(8, width, 1)
+        self.chain = nn.Sequential(*(nn.GELU() for _ in range(16)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.wide(self.second(self.first(x)))
+        return self.chain(self.second(self.first(x)))
 
 
-def test_a_convs_kernel_state_is_its_own_a_forward_later() -> None:
-    analysis = costlens.analyze(Repeated().eval(), torch.randn(1, 8, 16, 16))
-    first, second, wide = (node.index for node in analysis.graph.nodes
-                           if node.packet == "aten.convolution")
-    device = made_up_profile(cache_bytes=64, last_level_cache_bytes=512 << 10)
-    assert kernel_reuse(analysis, device) == {first: 1.0, second: 1.0, wide: 0.0}
-    assert kernel_reuse(analysis, made_up_profile(cache_bytes=64)) == {}  # no cache known
+def test_a_convs_kernel_state_is_as_cold_as_the_memory_the_forward_holds_at_its_peak() -> None:
+    device = made_up_profile(cache_bytes=64, last_level_cache_bytes=4 << 20)
+    narrow = costlens.analyze(Repeated(8).eval(), torch.randn(1, 8, 16, 16))
+    first, second = (node.index for node in narrow.graph.nodes
+                     if node.packet == "aten.convolution")
+    # 16 maps of 8 KB written, two live at a time: the forward holds far less than the cache
+    assert kernel_reuse(narrow, device) == {first: 0.0, second: 0.0}
+    wide = costlens.analyze(Repeated(2048).eval(), torch.randn(1, 8, 16, 16))
+    peak = wide.totals.peak_bytes  # a few 2 MB maps live at once, of 17 written
+    assert working_set_bytes(wide) > 4 * peak
+    between = kernel_coldness(peak, 4 << 20)
+    assert 0 < between < 1
+    assert kernel_reuse(wide, device) == {first: between, second: between}
+    assert kernel_reuse(narrow, made_up_profile(cache_bytes=64)) == {}  # no cache known
 
 
 def test_only_a_reused_kernels_share_of_the_cold_excess_warms() -> None:

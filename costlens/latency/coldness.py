@@ -19,14 +19,14 @@ network: on an Intel Xeon (2 MB L2 a core) Llama tiny's products and sums of suc
 about 0.7x their cold estimate. A conv or matrix product on one map splits its cold figure's
 excess over its warm one: moving its weights from memory (their bytes at the memory bandwidth,
 at most the whole excess) is as cold as the network; the rest, its kernel's state, is its own
-(the same layer runs it again a forward later) and as cold as the forward's traffic against
-the last-level cache says (kernel_reuse). A big layer's excess is mostly its weights and stays
-cold; a small one's is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights each,
-took 120 us warm and 194 us cold in calibration on an AMD EPYC and 131 us inside the network. A
-conv of the same shapes run straight before leaves a conv nearly warm (ShuffleNet's convs kept
-2-9% of their cold excess, with their weights as cold as after a 128 MB copy), but one a block
-earlier, as a network's repeated blocks run it, hardly helps: inside ShuffleNet v1 and v2 a
-conv shape's repeats ran a few percent faster than its first run (`python
+(the same layer runs it again a forward later) and as cold as the memory the forward holds at
+its peak says against the last-level cache (kernel_reuse). A big layer's excess is mostly its
+weights and stays cold; a small one's is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77
+KB of weights each, took 120 us warm and 194 us cold in calibration on an AMD EPYC and 131 us
+inside the network. A conv of the same shapes run straight before leaves a conv nearly warm
+(ShuffleNet's convs kept 6-11% of their cold excess, with their weights as cold as after a 128
+MB copy), but one a block earlier, as a network's repeated blocks run it, hardly helps: inside
+ShuffleNet v1 and v2 a conv shape's repeats ran 0-15% faster than its first run (`python
 benchmarks/bench_conv_reuse.py`). Everything else stays at the network's coldness: an op that
 also reads a map written longer ago (a CNN's shortcut, a concatenation) went cold sooner than
 its kernel's reuse distance says.
@@ -61,16 +61,14 @@ def working_set_bytes(analysis: Analysis) -> int:
     return sum(held.values()) + sum(_written(analysis))
 
 
-def op_coldness(analysis: Analysis, profile: Profile, network: float,
-                before: list[int] | None = None) -> list[float]:
+def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[float]:
     """Per op (in graph order), its coldness between 0 (warm) and 1 (cold): the `network`'s
     (Profile.coldness of working_set_bytes), or for an op that streams maps still in cache
     (_streams_cached_maps) the lesser of that and its kernel's: kernel_coldness of the bytes the
     forward writes and the weights it reads between two runs of the same aten op (across the
-    end of one forward and the start of the next, where the op runs once). `before`:
-    traffic_before(analysis), where the caller has it."""
+    end of one forward and the start of the next, where the op runs once)."""
     nodes = analysis.graph.nodes
-    before = before or traffic_before(analysis)
+    before = traffic_before(analysis)
     reuse = _reuse_bytes(analysis, lambda node: node.packet, before)
     coldness = [network] * len(nodes)
     for node in nodes:
@@ -81,23 +79,23 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float,
     return coldness
 
 
-def kernel_reuse(analysis: Analysis, profile: Profile,
-                 before: list[int] | None = None) -> dict[int, float]:
+def kernel_reuse(analysis: Analysis, profile: Profile) -> dict[int, float]:
     """Per conv or matrix product with weights that reads one map (by index), how cold its
     kernel's state is (kernel_coldness): its own, which only the same layer uses again, a
-    forward later, after everything else the forward touched. A conv of the same shapes a
-    block earlier leaves it nearly as cold: inside ShuffleNet v1 and v2, timed per module, the
-    repeats of a conv shape ran 2-8% faster than its first run, where a conv of the same shapes
-    run straight before it left 2-9% of its cold excess (bench_conv_reuse.py). Nothing for a
-    profile that does not know its last-level cache. `before`: traffic_before(analysis), where
-    the caller has it."""
+    forward later, after the distinct memory the forward touches in between: about what it
+    holds at its peak (weights, buffers and the maps live at once; Totals.peak_bytes), since
+    the maps it frees are reused at the same addresses by the ones it allocates next. What it
+    writes in all overstates that: in the paper's G4 rows, with and without ReLUs and shortcut
+    adds, the convs took the same time though the element-wise ops doubled what the forward
+    writes. A conv of the same shapes a block earlier leaves the state nearly as cold: inside
+    ShuffleNet v1 and v2, timed per module, the repeats of a conv shape ran 0-15% faster than
+    its first run, where a conv of the same shapes run straight before it left 2-11% of its
+    cold excess (bench_conv_reuse.py). Nothing for a profile that does not know its last-level
+    cache."""
     if profile.last_level_cache_bytes is None:
         return {}
-    before = before or traffic_before(analysis)
-    forward = before[-1]
-    return {node.index: kernel_coldness(forward - (before[node.index + 1] - before[node.index]),
-                                         profile.last_level_cache_bytes)
-            for node in analysis.graph.nodes
+    coldness = kernel_coldness(analysis.totals.peak_bytes, profile.last_level_cache_bytes)
+    return {node.index: coldness for node in analysis.graph.nodes
             if kernel_class(node, analysis.ops[node.index].category) in _WEIGHT_CLASSES
             and weight_bytes(node) and _reads_one_map(node)}
 

@@ -24,7 +24,6 @@ from .classes import KernelClass, kernel_class, op_features, shape_features
 from .coldness import (
     kernel_reuse,
     op_coldness,
-    traffic_before,
     weight_bytes,
     working_set_bytes,
 )
@@ -95,9 +94,8 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     faults = faulted_pages(analysis) if typical else [0] * len(analysis.graph.nodes)
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
-    before = traffic_before(analysis)
-    op_cold = op_coldness(analysis, profile, coldness, before)
-    reused = kernel_reuse(analysis, profile, before)
+    op_cold = op_coldness(analysis, profile, coldness)
+    reused = kernel_reuse(analysis, profile)
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
     cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
