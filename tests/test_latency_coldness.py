@@ -15,7 +15,6 @@ from torch import nn
 import costlens
 from costlens.latency.classes import KernelClass, kernel_class
 from costlens.latency.coldness import (
-    elsewhere_share,
     kernel_coldness,
     kernel_reuse,
     op_coldness,
@@ -88,20 +87,6 @@ def test_an_op_on_one_map_is_as_cold_as_its_kernel_and_the_rest_as_the_network()
     assert by_class[KernelClass.CONV_1X1] == {1.0}  # its weights: the network misses the cache
     assert by_class[KernelClass.ELEMENTWISE] == {0.0, 1.0}  # the ReLUs warm; the add of two maps
     assert _coldness_by_class(None)[KernelClass.NORMALIZATION] == {1.0}
-
-
-def test_at_several_threads_a_map_just_written_lies_partly_in_other_cores_caches() -> None:
-    assert elsewhere_share(made_up_profile()) == 0.0
-    assert elsewhere_share(made_up_profile(threads=2)) == 0.5
-    assert elsewhere_share(made_up_profile(threads=4)) == 0.75
-    assert elsewhere_share(made_up_profile(threads=2, device="cuda")) == 0.0
-    analysis = costlens.analyze(Residual().eval(), torch.randn(1, 8, 16, 16))
-    two = made_up_profile(cache_bytes=64, last_level_cache_bytes=LAST_LEVEL, threads=2)
-    by_class: dict[KernelClass, set[float]] = {}
-    for node, op, coldness in zip(analysis.graph.nodes, analysis.ops, _op_coldness(analysis, two)):
-        by_class.setdefault(kernel_class(node, op.category), set()).add(coldness)
-    assert by_class[KernelClass.NORMALIZATION] == {0.5}  # its kernel warm, half its map elsewhere
-    assert by_class[KernelClass.CONV_1X1] == {1.0}
 
 
 class Squeezed(nn.Module):

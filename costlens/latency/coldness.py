@@ -66,35 +66,17 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[fl
     (Profile.coldness of working_set_bytes), or for an op that streams maps still in cache
     (_streams_cached_maps) the lesser of that and its kernel's: kernel_coldness of the bytes the
     forward writes and the weights it reads between two runs of the same aten op (across the
-    end of one forward and the start of the next, where the op runs once), but at least the
-    share of the map that lies in other cores' caches (elsewhere_share) of the network's."""
+    end of one forward and the start of the next, where the op runs once)."""
     nodes = analysis.graph.nodes
     before = traffic_before(analysis)
     reuse = _reuse_bytes(analysis, lambda node: node.packet, before)
-    elsewhere = elsewhere_share(profile) * network
     coldness = [network] * len(nodes)
     for node in nodes:
         if _streams_cached_maps(node, analysis.ops[node.index].category, before,
                                 profile.cache_bytes):
-            kernel = kernel_coldness(reuse[node.index], profile.last_level_cache_bytes)
-            coldness[node.index] = min(network, max(kernel, elsewhere))
+            coldness[node.index] = min(
+                network, kernel_coldness(reuse[node.index], profile.last_level_cache_bytes))
     return coldness
-
-
-def elsewhere_share(profile: Profile) -> float:
-    """The share of a map just written that an op's threads find in other cores' caches on a
-    CPU run with several threads: each of T threads takes a contiguous 1/T of the map, and
-    the op before (a conv, whose library splits the work its own way) left its lines spread
-    over the T cores, so (T - 1) / T of them come from elsewhere, as slowly as from memory.
-    Measured here (AMD EPYC, `python benchmarks/bench_kernel_reuse.py --threads 2`): a batch
-    norm on a map written by a conv was 0.46-0.64 of the way from warm to cold with 4 to 30 MB
-    of convs since its last call (0.04-0.35 at one thread), an add 0.51-0.59 and a
-    concatenation 0.48-0.68 at 4-7 MB, where the reuse distance says 0-0.17; priced warm,
-    RegNetY-400MF's batch norms took twice their estimate at two threads (`costlens bench`'s
-    per-op times)."""
-    if profile.device != "cpu" or profile.threads <= 1:
-        return 0.0
-    return (profile.threads - 1) / profile.threads
 
 
 def kernel_reuse(analysis: Analysis, profile: Profile) -> dict[int, float]:
