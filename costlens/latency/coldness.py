@@ -1,35 +1,33 @@
-"""How cold each op of a network runs: between calibration's two regimes, cold (the layer's
-weights and code last used a round of other layers ago) and warm (straight after calls of
-itself).
+"""How cold each op of a network runs: between calibration's two regimes, cold (the layer's weights
+and code last used a round of other layers ago) and warm (straight after calls of itself).
 
-Two things go cold, and they are reused at different distances. An op's weights are used once
-per forward, so whether they are still cached depends on everything the forward touches
+Two things go cold, and they are reused at different distances. An op's weights are used once per
+forward, so whether they are still cached depends on everything the forward touches
 (working_set_bytes, against the core's cache). Its kernel's code and the core's state for it
-(instruction cache, branch history, page walks) are reused whenever the same kernel runs again:
-a batch norm follows every conv of a CNN. Measured here (AMD EPYC, 32 MB L3, one thread;
-`python benchmarks/bench_kernel_reuse.py`): a batch norm on 128x28x28 took 35 us straight after
-a call of itself and 132 us after a 128 MB copy (calibration's cold figure); with 1x1 convs
-between its two calls it stayed warm up to 4 MB written and read, and was 0.12 of the way to
-cold at 7 MB, 0.33 at 15 MB, 0.53 at 30 MB. Inside MobileNet v2 its batch norms took half their
-cold estimate. So a normalization, element-wise op or reduction on one map (the op before has
-just written it), or on maps each written within the core's cache's worth of traffic before it
-(a transformer's residual add and its norm's scaling, on maps of a few hundred KB), is as cold
-as its kernel's reuse distance against the last-level cache says, and never colder than the
-network: on an Intel Xeon (2 MB L2 a core) Llama tiny's products and sums of such maps ran at
-about 0.7x their cold estimate. A conv or matrix product on one map splits its cold figure's
-excess over its warm one: moving its weights from memory (their bytes at the memory bandwidth,
-at most the whole excess) is as cold as the network; the rest, its kernel's state, is its own
-(the same layer runs it again a forward later) and as cold as the memory the forward holds at
-its peak says against the last-level cache (kernel_reuse). A big layer's excess is mostly its
-weights and stays cold; a small one's is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77
-KB of weights each, took 120 us warm and 194 us cold in calibration on an AMD EPYC and 131 us
-inside the network. A conv of the same shapes run straight before leaves a conv nearly warm
-(ShuffleNet's convs kept 6-11% of their cold excess, with their weights as cold as after a 128
-MB copy), but one a block earlier, as a network's repeated blocks run it, hardly helps: inside
-ShuffleNet v1 and v2 a conv shape's repeats ran 0-15% faster than its first run (`python
-benchmarks/bench_conv_reuse.py`). Everything else stays at the network's coldness: an op that
-also reads a map written longer ago (a CNN's shortcut, a concatenation) went cold sooner than
-its kernel's reuse distance says.
+(instruction cache, branch history, page walks) are reused whenever the same kernel runs again: a
+batch norm follows every conv of a CNN. Measured here (AMD EPYC, 32 MB L3, one thread; `python
+benchmarks/bench_kernel_reuse.py`): a batch norm on 128x28x28 took 35 us straight after a call of
+itself and 132 us after a 128 MB copy (calibration's cold figure); with 1x1 convs between its two
+calls it stayed warm up to 4 MB written and read, and was 0.12 of the way to cold at 7 MB, 0.33 at
+15 MB, 0.53 at 30 MB. Inside MobileNet v2 its batch norms took half their cold estimate. So a
+normalization, element-wise op or reduction on one map (the op before has just written it), or on
+maps each written within the core's cache's worth of traffic before it (a transformer's residual
+add and its norm's scaling, on maps of a few hundred KB), is as cold as its kernel's reuse distance
+against the last-level cache says, and never colder than the network: on an Intel Xeon (2 MB L2 a
+core) Llama tiny's products and sums of such maps ran at about 0.7x their cold estimate. A conv or
+matrix product on one map splits its cold figure's excess over its warm one: moving its weights
+from memory (their bytes at the memory bandwidth, at most the whole excess) is as cold as the
+network; the rest, its kernel's state, is its own (the same layer runs it again a forward later)
+and as cold as the memory the forward holds at its peak says against the last-level cache
+(kernel_reuse). A big layer's excess is mostly its weights and stays cold; a small one's is mostly
+kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights each, took 120 us warm and 194 us cold
+in calibration on an AMD EPYC and 131 us inside the network. A conv of the same shapes run straight
+before leaves a conv nearly warm (ShuffleNet's convs kept 6-11% of their cold excess, with their
+weights as cold as after a 128 MB copy), but one a block earlier, as a network's repeated blocks
+run it, hardly helps: inside ShuffleNet v1 and v2 a conv shape's repeats ran 0-15% faster than its
+first run (`python benchmarks/bench_conv_reuse.py`). Everything else stays at the network's
+coldness: an op that also reads a map written longer ago (a CNN's shortcut, a concatenation) went
+cold sooner than its kernel's reuse distance says.
 """
 from __future__ import annotations
 
