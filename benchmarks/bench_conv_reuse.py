@@ -16,10 +16,10 @@ Then, inside ShuffleNet v1 and v2 (examples/), every conv is timed per module (a
 after it in hooks, nothing between its ops) in 25 forwards: per conv shape that runs three times
 or more, the lower quartile of its first run beside the median over its repeats of theirs. A
 conv of the same shapes a block earlier, with a dozen other ops and a few MB between, is what a
-network's repeated blocks give a conv, not one straight before it. Last, the same per
-conv shape in the rows of the paper's Table 4 (the same convs, with and without ReLUs and
-shortcut adds), beside the bytes each forward writes and holds at its peak: what the element-wise
-ops add to the traffic between two runs of a conv does not slow it.
+network's repeated blocks give a conv, not one straight before it. Last, the same per conv
+shape in the rows of the paper's Table 4 (the same convs, with and without ReLUs and shortcut
+adds), beside the bytes each forward writes and holds at its peak: whether what the
+element-wise ops add to the traffic between two runs of a conv slows it.
 """
 from __future__ import annotations
 

@@ -134,7 +134,7 @@ def _streams_cached_maps(node: OpNode, category: Category, before: list[int],
     concatenation's early pieces) went cold sooner than its kernel's reuse distance says
     (bench_kernel_reuse.py: an add of a map last written before a 128 MB copy). A mean of the
     map just written ran near its warm figure inside EfficientNet-B0 (its squeeze-excitation
-    means on maps of 0.4 to 1.6 MB, where the network's coldness put them at 3.4 times that),
+    means on maps of 0.2 to 1.8 MB, which the network's coldness priced at 3.2 times their time),
     though a mean on a small map after several MB of convs went colder sooner than its kernel's
     reuse distance says (half-way to cold by 7 MB in bench_kernel_reuse.py)."""
     if kernel_class(node, category) not in _STREAMING_CLASSES:
