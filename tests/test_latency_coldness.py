@@ -16,9 +16,10 @@ import costlens
 from costlens.latency.classes import KernelClass, kernel_class
 from costlens.latency.coldness import (
     kernel_coldness,
-    kernel_reuse,
+    kernel_state_coldness,
     op_coldness,
     split_coldness,
+    splits_cold_excess,
     working_set_bytes,
 )
 from costlens.latency.estimate import estimate
@@ -171,20 +172,31 @@ class Repeated(nn.Module):
 def test_a_convs_kernel_state_is_as_cold_as_the_memory_the_forward_holds_at_its_peak() -> None:
     device = made_up_profile(cache_bytes=64, last_level_cache_bytes=4 << 20)
     narrow = costlens.analyze(Repeated(8).eval(), torch.randn(1, 8, 16, 16))
-    first, second = (node.index for node in narrow.graph.nodes
-                     if node.packet == "aten.convolution")
+    convs = [(node, op) for node, op in zip(narrow.graph.nodes, narrow.ops)
+             if node.packet == "aten.convolution"]
+    assert len(convs) == 2
+    assert all(splits_cold_excess(node, kernel_class(node, op.category)) for node, op in convs)
     # 16 maps of 8 KB written, two live at a time: the forward holds far less than the cache
-    assert kernel_reuse(narrow, device) == {first: 0.0, second: 0.0}
+    assert kernel_state_coldness(narrow, device) == 0.0
     wide = costlens.analyze(Repeated(2048).eval(), torch.randn(1, 8, 16, 16))
     peak = wide.totals.peak_bytes  # a few 2 MB maps live at once, of 17 written
     assert working_set_bytes(wide) > 4 * peak
     between = kernel_coldness(peak, 4 << 20)
     assert 0 < between < 1
-    assert kernel_reuse(wide, device) == {first: between, second: between}
-    assert kernel_reuse(narrow, made_up_profile(cache_bytes=64)) == {}  # no cache known
+    assert kernel_state_coldness(wide, device) == between
+    assert kernel_state_coldness(narrow, made_up_profile(cache_bytes=64)) is None  # no cache
 
 
-def test_only_a_reused_kernels_share_of_the_cold_excess_warms() -> None:
+def test_only_a_conv_or_matrix_product_with_weights_on_one_map_splits_its_excess() -> None:
+    analysis = costlens.analyze(Residual().eval(), torch.randn(1, 8, 16, 16))
+    splits = {node.packet: splits_cold_excess(node, kernel_class(node, op.category))
+              for node, op in zip(analysis.graph.nodes, analysis.ops)}
+    assert splits["aten.convolution"]
+    assert not splits["aten.add"]  # no weights, two maps
+    assert not splits["aten.relu"]
+
+
+def test_only_the_kernel_states_share_of_the_cold_excess_warms() -> None:
     # half the excess moves the weights (as cold as the network), half is the kernel's state
     assert split_coldness(1.0, 0.0, excess_s=2e-6, weights_s=1e-6) == 0.5
     assert split_coldness(1.0, 0.0, excess_s=2e-6, weights_s=5e-6) == 1.0  # all weights

@@ -19,21 +19,20 @@ matrix product on one map splits its cold figure's excess over its warm one: mov
 from memory (their bytes at the memory bandwidth, at most the whole excess) is as cold as the
 network; the rest, its kernel's state, is its own (the same layer runs it again a forward later)
 and as cold as the memory the forward holds at its peak says against the last-level cache
-(kernel_reuse). A big layer's excess is mostly its weights and stays cold; a small one's is mostly
-kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights each, took 120 us warm and 194 us cold
-in calibration on an AMD EPYC and 131 us inside the network. A conv of the same shapes run straight
-before leaves a conv nearly warm (ShuffleNet's convs kept 6-11% of their cold excess, with their
-weights as cold as after a 128 MB copy), but one a block earlier, as a network's repeated blocks
-run it, hardly helps: inside ShuffleNet v1 and v2 a conv shape's repeats ran 0-15% faster than its
-first run (`python benchmarks/bench_conv_reuse.py`). Everything else stays at the network's
-coldness: an op that also reads a map written longer ago (a CNN's shortcut, a concatenation) went
-cold sooner than its kernel's reuse distance says.
+(kernel_state_coldness). A big layer's excess is mostly its weights and stays cold; a small one's
+is mostly kernel: ShuffleNet v1's grouped 1x1 convs, 77 KB of weights each, took 120 us warm and
+194 us cold in calibration on an AMD EPYC and 131 us inside the network. A conv of the same shapes
+run straight before leaves a conv nearly warm (ShuffleNet's convs kept 6-11% of their cold excess,
+with their weights as cold as after a 128 MB copy), but one a block earlier, as a network's
+repeated blocks run it, hardly helps: inside ShuffleNet v1 and v2 a conv shape's repeats ran 0-15%
+faster than its first run (`python benchmarks/bench_conv_reuse.py`). Everything else stays at the
+network's coldness: an op that also reads a map written longer ago (a CNN's shortcut, a
+concatenation) went cold sooner than its kernel's reuse distance says.
 """
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Callable, Hashable
 
 from ..analysis import Analysis
 from ..costs import Category
@@ -66,8 +65,8 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[fl
     forward writes and the weights it reads between two runs of the same aten op (across the
     end of one forward and the start of the next, where the op runs once)."""
     nodes = analysis.graph.nodes
-    before = traffic_before(analysis)
-    reuse = _reuse_bytes(analysis, lambda node: node.packet, before)
+    before = _traffic_before(analysis)
+    reuse = _reuse_bytes(analysis, before)
     coldness = [network] * len(nodes)
     for node in nodes:
         if _streams_cached_maps(node, analysis.ops[node.index].category, before,
@@ -77,25 +76,27 @@ def op_coldness(analysis: Analysis, profile: Profile, network: float) -> list[fl
     return coldness
 
 
-def kernel_reuse(analysis: Analysis, profile: Profile) -> dict[int, float]:
-    """Per conv or matrix product with weights that reads one map (by index), how cold its
-    kernel's state is (kernel_coldness): its own, which only the same layer uses again, a
-    forward later, after the distinct memory the forward touches in between: about what it
-    holds at its peak (weights, buffers and the maps live at once; Totals.peak_bytes), since
-    the maps it frees are reused at the same addresses by the ones it allocates next. What it
-    writes in all overstates that: in the paper's G4 rows, with and without ReLUs and shortcut
-    adds, the convs took the same time though the element-wise ops doubled what the forward
-    writes. A conv of the same shapes a block earlier leaves the state nearly as cold: inside
-    ShuffleNet v1 and v2, timed per module, the repeats of a conv shape ran 0-15% faster than
-    its first run, where a conv of the same shapes run straight before it left 2-11% of its
-    cold excess (bench_conv_reuse.py). Nothing for a profile that does not know its last-level
-    cache."""
+def kernel_state_coldness(analysis: Analysis, profile: Profile) -> float | None:
+    """How cold a conv's or matrix product's kernel state is (kernel_coldness; for the ops
+    splits_cold_excess picks): its own, which only the same layer uses again, a forward later,
+    after the distinct memory the forward touches in between: about what it holds at its peak
+    (weights, buffers and the maps live at once; Totals.peak_bytes), since the maps it frees are
+    reused at the same addresses by the ones it allocates next. What it writes in all overstates
+    that: in the paper's G4 rows, with and without ReLUs and shortcut adds, the convs took the
+    same time though the element-wise ops doubled what the forward writes. A conv of the same
+    shapes a block earlier leaves the state nearly as cold: inside ShuffleNet v1 and v2, timed
+    per module, the repeats of a conv shape ran 0-15% faster than its first run, where a conv
+    of the same shapes run straight before it left 6-11% of its cold excess
+    (bench_conv_reuse.py). None for a profile that does not know its last-level cache."""
     if profile.last_level_cache_bytes is None:
-        return {}
-    coldness = kernel_coldness(analysis.totals.peak_bytes, profile.last_level_cache_bytes)
-    return {node.index: coldness for node in analysis.graph.nodes
-            if kernel_class(node, analysis.ops[node.index].category) in _WEIGHT_CLASSES
-            and weight_bytes(node) and _reads_one_map(node)}
+        return None
+    return kernel_coldness(analysis.totals.peak_bytes, profile.last_level_cache_bytes)
+
+
+def splits_cold_excess(node: OpNode, kernel_class: KernelClass) -> bool:
+    """Whether the op's cold excess splits into its weights and its kernel state
+    (split_coldness): a conv or matrix product with weights that reads one map."""
+    return kernel_class in _WEIGHT_CLASSES and weight_bytes(node) > 0 and _reads_one_map(node)
 
 
 def split_coldness(network: float, kernel: float, excess_s: float, weights_s: float) -> float:
@@ -161,7 +162,7 @@ def _activations(node: OpNode) -> tuple[set[int], set[str]]:
     return producers, inputs
 
 
-def traffic_before(analysis: Analysis) -> list[int]:
+def _traffic_before(analysis: Analysis) -> list[int]:
     """Per op, the bytes the forward wrote and the weights it read before it (one entry more:
     the whole forward's)."""
     before = [0]
@@ -170,14 +171,13 @@ def traffic_before(analysis: Analysis) -> list[int]:
     return before
 
 
-def _reuse_bytes(analysis: Analysis, key: Callable[[OpNode], Hashable],
-                 before: list[int]) -> list[int]:
-    """Per op, the traffic since the last op of the same `key` ran (across the end of one
-    forward and the start of the next, where the op runs once)."""
+def _reuse_bytes(analysis: Analysis, before: list[int]) -> list[int]:
+    """Per op, the traffic since the same aten op last ran (across the end of one forward and
+    the start of the next, where the op runs once)."""
     nodes = analysis.graph.nodes
-    runs: dict[Hashable, list[int]] = defaultdict(list)
+    runs: dict[str, list[int]] = defaultdict(list)
     for node in nodes:
-        runs[key(node)].append(node.index)
+        runs[node.packet].append(node.index)
     reuse = [0] * len(nodes)
     for indices in runs.values():
         previous = indices[-1]

@@ -22,14 +22,15 @@ from .allocator import faulted_pages
 from .attention_path import PathOp, math_path
 from .classes import KernelClass, kernel_class, op_features, shape_features
 from .coldness import (
-    kernel_reuse,
+    kernel_state_coldness,
     op_coldness,
+    splits_cold_excess,
     weight_bytes,
     working_set_bytes,
 )
 from .fusion import fused_ops
 from .profile import Profile
-from .roofline import Bound, op_seconds, reused_kernel_seconds
+from .roofline import Bound, op_seconds, split_cold_seconds
 from .subnormals import subnormal_mask
 
 TYPICAL, BEST = "typical", "best"
@@ -95,7 +96,7 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
     graph = analysis.graph
     coldness = profile.coldness(working_set_bytes(analysis))
     op_cold = op_coldness(analysis, profile, coldness)
-    reused = kernel_reuse(analysis, profile)
+    kernel = kernel_state_coldness(analysis, profile)
     absorbed = fused_ops(graph, [op.category for op in analysis.ops]) if fuse else {}
     cpu_threads = profile.threads if profile.device == "cpu" else None
     times = []
@@ -115,10 +116,10 @@ def estimate(analysis: Analysis, profile: Profile, fuse: bool = False,
         else:
             features = shape_features(node, cls, op.flops or 0, op.parallelism or 0,
                                       cpu_threads)
-            if node.index in reused:
-                seconds, bound, cold = reused_kernel_seconds(
+            if kernel is not None and splits_cold_excess(node, cls):
+                seconds, bound, cold = split_cold_seconds(
                     profile, cls, op.flops or 0, op.mac_bytes or 0, op.parallelism or 0,
-                    features, cold, reused[node.index], weight_bytes(node))
+                    features, cold, kernel, weight_bytes(node))
             else:
                 seconds, bound = op_seconds(profile, cls, op.flops or 0, op.mac_bytes or 0,
                                             op.parallelism or 0, cold, features)

@@ -49,14 +49,14 @@ def op_seconds(profile: Profile, kernel_class: KernelClass, flops: int, mac_byte
     return seconds, bound
 
 
-def reused_kernel_seconds(profile: Profile, kernel_class: KernelClass, flops: int,
-                          mac_bytes: int, parallelism: int, features: tuple[float, ...],
-                          network: float, kernel: float, weight_bytes: int
-                          ) -> tuple[float, Bound, float]:
+def split_cold_seconds(profile: Profile, kernel_class: KernelClass, flops: int,
+                       mac_bytes: int, parallelism: int, features: tuple[float, ...],
+                       network: float, kernel: float, weight_bytes: int
+                       ) -> tuple[float, Bound, float]:
     """op_seconds of a conv or matrix product whose kernel's state is `kernel` cold
-    (coldness.kernel_reuse) in a network of coldness `network`, and the coldness it runs at: its
-    cold time's excess over its warm one split into moving its `weight_bytes` from memory and
-    the rest (coldness.split_coldness). Each regime is costed once."""
+    (coldness.kernel_state_coldness) in a network of coldness `network`, and the coldness it
+    runs at: its cold time's excess over its warm one split into moving its `weight_bytes` from
+    memory and the rest (coldness.split_coldness). Each regime is costed once."""
     cold, cold_bound = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 1.0,
                                   features)
     warm, warm_bound = op_seconds(profile, kernel_class, flops, mac_bytes, parallelism, 0.0,
