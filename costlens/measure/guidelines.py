@@ -94,14 +94,16 @@ def run_guidelines(profile: Profile, device: Device, column: int = 0, batch: int
                    rounds: int = ROUNDS) -> tuple[list[Row], list[Verdict]]:
     """Measure and estimate every row (under the caller's thread count and no_grad). A row's
     time is its best forward over the rounds (timing.best_of), each straight after an untimed
-    one (its steady state), as calibration times its layers."""
+    one (its steady state), with freed memory kept, as calibration times its layers: the best
+    case, so the estimate is the best case too (the typical one would add page faults and a
+    spread that this measurement does not pay)."""
     plan = experiments(device.paper_platform, column, batch)
     works = {}
     estimated = {}
     for _, label, _, factory in plan:
         model, x = factory()
         model = model.eval()
-        estimated[label] = estimate(analyze(model, x), profile).seconds
+        estimated[label] = estimate(analyze(model, x), profile, typical=False).seconds
         model, x = model.to(device.torch_device), x.to(device.torch_device)
         forward = functools.partial(model, x)
         works[label] = Work(forward, forward)

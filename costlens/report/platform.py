@@ -137,7 +137,8 @@ def render_guidelines(rows: Sequence[Row], verdicts: Sequence[Verdict], device: 
              else "one ARM core (Snapdragon 810), images/s")
     lines = [f"The paper's validation experiments on {device} ({threads} thread"
              f"{'s' if threads != 1 else ''}), at its {paper_platform.upper()} widths, "
-             f"10 blocks on 56x56 maps. Speeds in {unit}; paper: {paper}.", ""]
+             f"10 blocks on 56x56 maps. Speeds in {unit}, measured and estimated in the best "
+             f"case; paper: {paper}.", ""]
     for guideline, title in GUIDELINES.items():
         members = [row for row in rows if row.guideline == guideline]
         verdict = next(v for v in verdicts if v.guideline == guideline)
