@@ -61,7 +61,7 @@ def main() -> int:
                     torch.nn.init.normal_(parameter, std=0.02)
             inputs = Inputs(args if isinstance(args, tuple) else (args,), kwargs)
             analysis = costlens.analyze(model, inputs, optimizer=options.optimizer)
-            estimated = estimate(analysis, profile).seconds
+            estimated = estimate(analysis, profile, typical=False).seconds
             real = Inputs(tuple(_real(t) for t in inputs.args), inputs.kwargs)
             measured = measure(model, real, device_for("cpu"), options.repeat, step=step)
             error = estimated / measured.best - 1
