@@ -75,12 +75,17 @@ def _calibrations(count: int, threads: int) -> list[Profile]:
     profiles = []
     with tempfile.TemporaryDirectory() as folder:
         for number in range(1, count + 1):
-            path = Path(folder) / f"cpu-{number}.json"
-            subprocess.run([sys.executable, "-m", "costlens", "calibrate", "--threads",
-                            str(threads), "-o", str(path)], check=True, capture_output=True)
-            profiles.append(load_profile(str(path)))
+            profiles.append(calibrated_in_fresh_process(Path(folder) / f"cpu-{number}.json",
+                                                        threads))
             print(f"calibration {number}: done", file=sys.stderr)
     return profiles
+
+
+def calibrated_in_fresh_process(path: Path, threads: int) -> Profile:
+    """`costlens calibrate` as a user runs it, in a process of its own, written to `path`."""
+    subprocess.run([sys.executable, "-m", "costlens", "calibrate", "--threads", str(threads),
+                    "-o", str(path)], check=True, capture_output=True)
+    return load_profile(str(path))
 
 
 def _class_ratio(first: Profile, second: Profile, cls: KernelClass) -> float:

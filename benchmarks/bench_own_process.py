@@ -2,13 +2,14 @@
 own, as a user times a model: a check of bench_latency.py's measurement, which times all the
 networks in one process, interleaved with calibration's workloads.
 
-    python benchmarks/bench_own_process.py [--threads 1] [--seconds 6]
+    python benchmarks/bench_own_process.py [--threads 1] [--repeat 50]
 
 First `costlens calibrate --threads N` in a fresh process; then each network in a fresh process
-of its own (freed memory kept, as the best case is measured; WARM_UP untimed forwards, then
-back-to-back forwards for SECONDS, at least RUNS, their lower quartile: timing.best_of); then a
-second calibration. The machine's speed drifts over minutes, so the estimate is taken on both
-profiles and their mean error is printed. Measures only; bench_latency.py holds the targets.
+of its own (measure/plain_run.py's forwards with freed memory kept, as the best case is
+measured: REPEAT back-to-back forwards after its untimed warm-up, their lower quartile:
+timing.best_of); then a second calibration. The machine's speed drifts over minutes, so the
+estimate is taken on both profiles and their mean error is printed. Measures only;
+bench_latency.py holds the targets.
 """
 from __future__ import annotations
 
@@ -23,49 +24,36 @@ from pathlib import Path
 from tabulate import tabulate
 
 from costlens import analyze
-from costlens.latency import Profile, estimate, load_profile
+from costlens.latency import estimate
 from costlens.measure.stats import relative_errors
+from costlens.measure.timing import best_of
 from costlens.tracing.load import load, model_inputs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_calibration import calibrated_in_fresh_process  # noqa: E402
 from bench_latency import NETWORKS, WITHIN_LIMIT  # noqa: E402
 
-WARM_UP, RUNS = 3, 25
-
-_TIME = f"""
-import json, sys, time, torch
-from costlens.measure.timing import best_of, keep_freed_memory
-from costlens.tracing.load import load, model_inputs
-keep_freed_memory()
-torch.set_num_threads(int(sys.argv[2]))
-loaded = load(sys.argv[1])
-model, inputs = loaded.model.eval(), model_inputs(loaded, [], None)
-times = []
-with torch.no_grad():
-    for _ in range({WARM_UP}):
-        model(*inputs.args, **inputs.kwargs)
-    until = time.perf_counter() + float(sys.argv[3])
-    while len(times) < {RUNS} or time.perf_counter() < until:
-        started = time.perf_counter()
-        model(*inputs.args, **inputs.kwargs)
-        times.append(time.perf_counter() - started)
-print(json.dumps(best_of(times)))
-"""
+#: plain_run's forwards in a process that keeps freed memory.
+_BEST_CASE_RUN = ("import sys\n"
+                  "from costlens.measure.timing import keep_freed_memory\n"
+                  "from costlens.measure.plain_run import main\n"
+                  "keep_freed_memory()\n"
+                  "sys.exit(main(sys.argv[1:]))\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--repeat", type=int, default=50)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        before = _calibration(Path(folder) / "before.json", options.threads)
+        before = calibrated_in_fresh_process(Path(folder) / "before.json", options.threads)
         measured = {}
         for name, target in NETWORKS.items():
-            measured[name] = _measured(str(EXAMPLES / target), options.threads, options.seconds)
+            measured[name] = _measured(str(EXAMPLES / target), options.threads, options.repeat)
             print(f"{name}: done", file=sys.stderr)
-        after = _calibration(Path(folder) / "after.json", options.threads)
+        after = calibrated_in_fresh_process(Path(folder) / "after.json", options.threads)
     rows, errors = [], []
     for name, target in NETWORKS.items():
         loaded = load(str(EXAMPLES / target))
@@ -86,16 +74,11 @@ def main() -> None:
           f"worst {max(errors):.1%}")
 
 
-def _calibration(path: Path, threads: int) -> Profile:
-    subprocess.run([sys.executable, "-m", "costlens", "calibrate", "--threads", str(threads),
-                    "-o", str(path)], check=True, capture_output=True)
-    return load_profile(str(path))
-
-
-def _measured(target: str, threads: int, seconds: float) -> float:
-    done = subprocess.run([sys.executable, "-c", _TIME, target, str(threads), str(seconds)],
+def _measured(target: str, threads: int, repeat: int) -> float:
+    done = subprocess.run([sys.executable, "-c", _BEST_CASE_RUN, target, "--threads",
+                           str(threads), "--repeat", str(repeat)],
                           capture_output=True, text=True, check=True, cwd="/")
-    return json.loads(done.stdout)
+    return best_of(json.loads(done.stdout.strip().splitlines()[-1])["runs"])
 
 
 if __name__ == "__main__":
